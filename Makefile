@@ -1,0 +1,34 @@
+# One set of commands for people, CI (.ci/run) and the container build.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install check test sandbox check-config clean
+
+$(BIN)/genesys-reports: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/genesys-reports
+
+# Lint, format, types and the Dockerfile.
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
+
+# The README's test command: every check, then the test suite.
+test: check
+	$(BIN)/pytest
+
+sandbox: install
+	$(BIN)/genesys-reports sandbox --port 8089
+
+check-config: install
+	$(BIN)/genesys-reports check-config
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,636 @@
+"""Deterministic synthetic conversations, generated one UTC hour at a time.
+
+Each hour has its own ``random.Random`` seeded from the source seed and the hour index, so an
+hour's conversations never depend on which hours were generated before: a sandbox restarted
+tomorrow serves the same conversations for the same hours. Every conversation is complete (all
+segments and metrics with their instants); ``records.render`` decides what is visible when.
+
+The stories follow the shapes described in the reference (genesys-api.md §7): inbound voice goes
+customer → IVR → ACD queue → agent, digital media skip the IVR, outbound voice is agent →
+external. Queue abandons, transfers between queues, holds, missing wrap-up codes, self-service in
+the IVR and never-ending ("stuck") conversations all occur, so that every fact a report derives
+(report-semantics.md §2) has data behind it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gc
+import math
+import random
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import accumulate, pairwise
+from zoneinfo import ZoneInfo
+
+from app.sandbox.org import Entity, Organisation, random_uuid
+from app.sandbox.records import MS_PER_HOUR, Conversation, Metric, Participant, Segment, Session
+
+# Share of a weekday's peak hour by local hour of day: quiet nights, a ramp from 07:00, a morning
+# peak at 10-11, a lunch dip, an afternoon peak at 14-15 and an evening decline.
+HOURLY_FACTOR: tuple[float, ...] = (
+    0.04, 0.03, 0.03, 0.03, 0.04, 0.06, 0.10, 0.35, 0.70, 0.90, 1.00, 0.98,
+    0.80, 0.85, 0.98, 1.00, 0.85, 0.62, 0.42, 0.28, 0.19, 0.13, 0.08, 0.06,
+)  # fmt: skip
+
+_IVR_S = (10.0, 90.0)
+_SELF_SERVICE_SHARE = 0.08
+_ALERT_S = (2.0, 15.0)
+_HOLD_S = (10.0, 180.0)
+_MAX_HOLDS = 2
+_ACW_S = (10.0, 120.0)
+_DIAL_S = (5.0, 30.0)
+_WRAPUP_CODE_SHARE = 0.95
+_TRANSFER_SHARE = 0.08
+_SECOND_QUEUE_ABANDON_SHARE = 0.10
+_AGENT_HANGS_UP_SHARE = 0.4
+_MOS = (3.0, 4.6)
+_TIERS = ("gold", "silver", "silver", "bronze", "bronze", "bronze")
+_OUTBOUND_SHARE = 0.65 * 0.12
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeProfile:
+    """How many conversations start when; hours of the daily curve are read in ``timezone``."""
+
+    peak_per_hour: int = 300
+    timezone: str = "UTC"
+    weekend_factor: float = 0.4
+    stuck_fraction: float = 0.003
+
+    def __post_init__(self) -> None:
+        if self.peak_per_hour < 0:
+            raise ValueError("peak_per_hour must not be negative")
+        if self.weekend_factor < 0:
+            raise ValueError("weekend_factor must not be negative")
+        if not 0.0 <= self.stuck_fraction <= 1.0:
+            raise ValueError("stuck_fraction must lie in [0, 1]")
+        ZoneInfo(self.timezone)  # an unknown zone fails here, not at the first hour asked for
+
+
+@dataclass(frozen=True, slots=True)
+class _Channel:
+    """How one inbound medium behaves; all times in seconds."""
+
+    media_type: str
+    share: float
+    ivr: bool
+    hold: bool
+    transfer: bool
+    # Waits are a mixture: an agent was free (short uniform wait) or the caller queued
+    # (exponential tail), which gives a realistic service level with a long tail.
+    quick_share: float
+    quick_max_s: float
+    queued_mean_s: float
+    wait_cap_s: float
+    abandon_share: float
+    abandon_mean_s: float
+    talk_median_s: float
+    talk_sigma: float
+    talk_min_s: float
+    talk_cap_s: float
+
+
+_CHANNELS: tuple[_Channel, ...] = (
+    _Channel(
+        media_type="voice",
+        share=0.65 - _OUTBOUND_SHARE,
+        ivr=True,
+        hold=True,
+        transfer=True,
+        quick_share=0.65,
+        quick_max_s=3,
+        queued_mean_s=60,
+        wait_cap_s=600,
+        abandon_share=0.07,
+        abandon_mean_s=50,
+        talk_median_s=240,
+        talk_sigma=0.7,
+        talk_min_s=20,
+        talk_cap_s=2400,
+    ),
+    _Channel(
+        media_type="chat",
+        share=0.15,
+        ivr=False,
+        hold=False,
+        transfer=True,
+        quick_share=0.5,
+        quick_max_s=5,
+        queued_mean_s=90,
+        wait_cap_s=600,
+        abandon_share=0.06,
+        abandon_mean_s=60,
+        talk_median_s=480,
+        talk_sigma=0.6,
+        talk_min_s=60,
+        talk_cap_s=1500,
+    ),
+    _Channel(
+        media_type="message",
+        share=0.10,
+        ivr=False,
+        hold=False,
+        transfer=False,
+        quick_share=0.3,
+        quick_max_s=10,
+        queued_mean_s=600,
+        wait_cap_s=3600,
+        abandon_share=0.04,
+        abandon_mean_s=300,
+        talk_median_s=900,
+        talk_sigma=0.9,
+        talk_min_s=60,
+        talk_cap_s=9000,
+    ),
+    _Channel(
+        media_type="email",
+        share=0.06,
+        ivr=False,
+        hold=False,
+        transfer=False,
+        quick_share=0.05,
+        quick_max_s=60,
+        queued_mean_s=2400,
+        wait_cap_s=14400,
+        abandon_share=0.0,  # nobody hangs up on an email
+        abandon_mean_s=1,
+        talk_median_s=360,
+        talk_sigma=0.8,
+        talk_min_s=30,
+        talk_cap_s=3600,
+    ),
+    _Channel(
+        media_type="callback",
+        share=0.04,
+        ivr=False,
+        hold=True,
+        transfer=False,
+        quick_share=0.3,
+        quick_max_s=5,
+        queued_mean_s=300,
+        wait_cap_s=1800,
+        abandon_share=0.03,
+        abandon_mean_s=120,
+        talk_median_s=240,
+        talk_sigma=0.7,
+        talk_min_s=20,
+        talk_cap_s=2400,
+    ),
+)
+_OUTBOUND_TALK = (180.0, 0.8, 10.0, 2400.0)  # median, sigma, min, cap (s)
+# Outbound first, then the inbound channels: cumulative shares for one bisect per conversation.
+_STORY_CUM_SHARES = tuple(accumulate((_OUTBOUND_SHARE, *(c.share for c in _CHANNELS))))
+
+
+def _worst_case_s(channel: _Channel) -> float:
+    leg = channel.wait_cap_s + _ALERT_S[1] + channel.talk_cap_s
+    if channel.hold:
+        leg += _MAX_HOLDS * _HOLD_S[1]
+    legs = 2 if channel.transfer else 1
+    # A transferred first agent's wrap-up overlaps the second leg, so one wrap-up bounds both.
+    return (_IVR_S[1] if channel.ivr else 0.0) + legs * leg + _ACW_S[1]
+
+
+def _max_duration_ms() -> int:
+    """Upper bound of ``end_ms - start_ms`` over every conversation any source generates."""
+    outbound = _DIAL_S[1] + _OUTBOUND_TALK[3] + _ACW_S[1]
+    return math.ceil(1000 * max(outbound, *(_worst_case_s(c) for c in _CHANNELS)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Flow:
+    flow: dict[str, str]
+    dnis: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """What the generator needs from the organisation, indexed once per source."""
+
+    queues: tuple[Entity, ...]
+    queue_cum_weights: tuple[float, ...]
+    agents: dict[str, tuple[Entity, ...]]  # by queue id
+    users: tuple[Entity, ...]
+    flows: dict[str, _Flow]  # by division id
+    wrapup_code_ids: tuple[str, ...]
+    home_division_id: str
+
+
+def _build_tables(seed: int, org: Organisation) -> _Tables:
+    rng = random.Random(f"{seed}:tables")
+    home = org.division_named("Home").id
+    # Home queues take any agent; a queue whose division has no agents (only possible in a
+    # hand-built organisation) falls back to everyone rather than failing mid-hour.
+    agents = {
+        q.id: tuple(u for u in org.users if q.division_id in (home, u.division_id)) or org.users
+        for q in org.queues
+    }
+    flows = {
+        d.id: _Flow(
+            {"flowId": random_uuid(rng), "flowName": f"{d.name} IVR", "flowType": "inboundcall"},
+            f"tel:+1800555{i:02d}00",
+        )
+        for i, d in enumerate(org.divisions, start=1)
+    }
+    weights = [rng.uniform(0.5, 2.0) for _ in org.queues]
+    return _Tables(
+        queues=org.queues,
+        queue_cum_weights=tuple(accumulate(weights)),
+        agents=agents,
+        users=org.users,
+        flows=flows,
+        wrapup_code_ids=tuple(w.id for w in org.wrapup_codes),
+        home_division_id=home,
+    )
+
+
+class _Story:
+    """Builds the conversations of one hour from that hour's random stream."""
+
+    def __init__(self, rng: random.Random, tables: _Tables, stuck_fraction: float) -> None:
+        self.rng = rng
+        self.tables = tables
+        self.stuck_fraction = stuck_fraction
+
+    def ms(self, bounds: tuple[float, float]) -> int:
+        return int(1000 * self.rng.uniform(*bounds))
+
+    def phone(self) -> str:
+        return f"tel:+1555{self.rng.randrange(10_000_000):07d}"
+
+    def pick_queue(self, exclude: Entity | None = None) -> Entity:
+        t = self.tables
+        while True:
+            x = self.rng.random() * t.queue_cum_weights[-1]
+            queue = t.queues[bisect.bisect_right(t.queue_cum_weights, x)]
+            if queue is not exclude:
+                return queue
+
+    def pick_agent(self, queue: Entity, exclude: Entity | None) -> Entity:
+        candidates = self.tables.agents[queue.id]
+        agent = self.rng.choice(candidates)
+        if agent is exclude and len(candidates) > 1:
+            agent = self.rng.choice([a for a in candidates if a is not exclude])
+        return agent
+
+    def talk_ms(self, median_s: float, sigma: float, min_s: float, cap_s: float) -> int:
+        seconds = self.rng.lognormvariate(math.log(median_s), sigma)
+        return int(1000 * min(cap_s, max(min_s, seconds)))
+
+    def answer_wait_ms(self, channel: _Channel) -> int:
+        rng = self.rng
+        if rng.random() < channel.quick_share:
+            # Not zero: routing always takes a moment, and empty segments would be odd.
+            return int(1000 * rng.uniform(0.2, channel.quick_max_s))
+        tail = rng.expovariate(1 / channel.queued_mean_s)
+        return int(1000 * min(channel.wait_cap_s, channel.quick_max_s + tail))
+
+    def abandon_wait_ms(self, channel: _Channel) -> int:
+        tail = self.rng.expovariate(1 / channel.abandon_mean_s)
+        return int(1000 * min(channel.wait_cap_s, 2.0 + tail))
+
+    def participant(
+        self,
+        purpose: str,
+        session: Session,
+        *,
+        name: str | None = None,
+        user_id: str | None = None,
+        attributes: dict[str, str] | None = None,
+    ) -> Participant:
+        return Participant(
+            participant_id=random_uuid(self.rng),
+            purpose=purpose,
+            sessions=(session,),
+            participant_name=name,
+            user_id=user_id,
+            attributes={} if attributes is None else attributes,
+        )
+
+    def session(
+        self,
+        media: str,
+        direction: str,
+        segments: list[Segment],
+        metrics: list[Metric] | None = None,
+        *,
+        ani: str | None = None,
+        dnis: str | None = None,
+        flow: dict[str, str] | None = None,
+    ) -> Session:
+        return Session(
+            session_id=random_uuid(self.rng),
+            media_type=media,
+            direction=direction,
+            segments=tuple(segments),
+            metrics=tuple(metrics or ()),
+            ani=ani,
+            dnis=dnis,
+            # A copy per session: the records are frozen, but a dict inside them is not.
+            flow=None if flow is None else dict(flow),
+        )
+
+    # --- stories -------------------------------------------------------------------------
+
+    def conversation(self, start_ms: int) -> Conversation:
+        rng = self.rng
+        conversation_id = random_uuid(rng)
+        story = bisect.bisect_right(_STORY_CUM_SHARES, rng.random() * _STORY_CUM_SHARES[-1])
+        if story == 0:
+            media, direction = "voice", "outbound"
+            division, parts = self.outbound(start_ms)
+        else:
+            channel = _CHANNELS[min(story - 1, len(_CHANNELS) - 1)]
+            media, direction = channel.media_type, "inbound"
+            division, parts = self.inbound(channel, start_ms)
+        end_ms = max(seg.end_ms for p in parts for s in p.sessions for seg in s.segments)
+        mos = round(rng.uniform(*_MOS), 2) if media == "voice" else None
+        stuck = (
+            self.stuck_at(parts, start_ms, end_ms) if rng.random() < self.stuck_fraction else None
+        )
+        return Conversation(
+            conversation_id=conversation_id,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            originating_direction=direction,
+            division_ids=(division,),
+            participants=tuple(parts),
+            min_mos=mos,
+            stuck_at_ms=stuck,
+        )
+
+    def stuck_at(self, parts: list[Participant], start_ms: int, end_ms: int) -> int:
+        """An instant strictly inside the conversation, during an agent's talk when there is one."""
+        low, high = start_ms, end_ms
+        for p in reversed(parts):
+            if p.purpose == "agent":
+                talk = [s for s in p.sessions[0].segments if s.segment_type == "interact"]
+                low, high = talk[0].start_ms, talk[0].end_ms
+                break
+        return low + 1 + self.rng.randrange(high - low - 1)
+
+    def inbound(self, channel: _Channel, start_ms: int) -> tuple[str, list[Participant]]:
+        queue = self.pick_queue()
+        division = queue.division_id or self.tables.home_division_id
+        parts: list[Participant] = []
+        offer_ms = start_ms
+        flow = self.tables.flows[division]
+        if channel.ivr:
+            offer_ms = start_ms + self.ms(_IVR_S)
+            self_service = self.rng.random() < _SELF_SERVICE_SHARE
+            ivr_end = "peer" if self_service else "transfer"
+            ivr_segment = Segment(start_ms, offer_ms, "ivr", disconnect_type=ivr_end)
+            session = self.session("voice", "inbound", [ivr_segment], flow=flow.flow)
+            parts.append(self.participant("ivr", session, name=flow.flow["flowName"]))
+            if self_service:
+                # No queue was involved: the call keeps the division of the IVR it entered.
+                customer = self.customer(channel, flow, start_ms, offer_ms, hung_up=True)
+                return division, [customer, *parts]
+        media_end, customer_hung_up = self.route(channel, queue, offer_ms, parts)
+        customer = self.customer(channel, flow, start_ms, media_end, hung_up=customer_hung_up)
+        return division, [customer, *parts]
+
+    def customer(
+        self, channel: _Channel, flow: _Flow, start_ms: int, end_ms: int, *, hung_up: bool
+    ) -> Participant:
+        segment = Segment(start_ms, end_ms, "interact", disconnect_type=_customer_ending(hung_up))
+        tier = {"customerTier": self.rng.choice(_TIERS)}
+        if channel.media_type in ("voice", "callback"):
+            ani = self.phone()
+            session = self.session(
+                channel.media_type, "inbound", [segment], ani=ani, dnis=flow.dnis
+            )
+            return self.participant("customer", session, name=ani[4:], attributes=tier)
+        session = self.session(channel.media_type, "inbound", [segment])
+        return self.participant("customer", session, attributes=tier)
+
+    def route(
+        self, channel: _Channel, queue: Entity, offer_ms: int, parts: list[Participant]
+    ) -> tuple[int, bool]:
+        """Queue and agent legs from ``offer_ms``, at most one transfer.
+
+        Returns when the customer's media ended and whether the customer hung up.
+        """
+        rng = self.rng
+        abandon_share = channel.abandon_share
+        previous: Entity | None = None
+        while True:
+            if rng.random() < abandon_share:
+                wait = self.abandon_wait_ms(channel)
+                parts.append(self.acd(channel, queue, offer_ms, wait, abandoned=True))
+                return offer_ms + wait, True
+            wait = self.answer_wait_ms(channel)
+            parts.append(self.acd(channel, queue, offer_ms, wait, abandoned=False))
+            agent = self.pick_agent(queue, previous)
+            transfer = previous is None and channel.transfer and rng.random() < _TRANSFER_SHARE
+            hangs_up = rng.random() < _AGENT_HANGS_UP_SHARE
+            ending = "transfer" if transfer else _agent_ending(hangs_up)
+            part, talk_end = self.agent(channel, queue, agent, offer_ms, offer_ms + wait, ending)
+            parts.append(part)
+            if not transfer:
+                return talk_end, ending == "peer"
+            queue, offer_ms, previous = self.pick_queue(queue), talk_end, agent
+            abandon_share = _SECOND_QUEUE_ABANDON_SHARE
+
+    def acd(
+        self, channel: _Channel, queue: Entity, offer_ms: int, wait_ms: int, *, abandoned: bool
+    ) -> Participant:
+        leave_ms = offer_ms + wait_ms
+        ending = "peer" if abandoned else "transfer"
+        segment = Segment(offer_ms, leave_ms, "interact", queue_id=queue.id, disconnect_type=ending)
+        metrics = [Metric("nOffered", 1, offer_ms), Metric("tAcd", wait_ms, leave_ms)]
+        if abandoned:
+            metrics.append(Metric("tAbandon", wait_ms, leave_ms))
+        session = self.session(channel.media_type, "inbound", [segment], metrics)
+        return self.participant("acd", session, name=queue.name)
+
+    def split_talk(self, talk_ms: int, pieces: int) -> list[int]:
+        # Cut i lies in its own window around i/pieces, so no piece is ever empty.
+        cuts = [
+            int(talk_ms * self.rng.uniform((i - 0.4) / pieces, (i + 0.4) / pieces))
+            for i in range(1, pieces)
+        ]
+        bounds = [0, *cuts, talk_ms]
+        return [b - a for a, b in pairwise(bounds)]
+
+    def hold_count(self, channel: _Channel) -> int:
+        if not channel.hold:
+            return 0
+        x = self.rng.random()
+        return 0 if x < 0.75 else 1 if x < 0.95 else 2
+
+    def agent(
+        self,
+        channel: _Channel,
+        queue: Entity,
+        agent: Entity,
+        offer_ms: int,
+        routed_ms: int,
+        ending: str,
+    ) -> tuple[Participant, int]:
+        """An agent leg: alert, talk (perhaps split by holds), wrap-up. Returns its talk end."""
+        q = queue.id
+        answer_ms = routed_ms + self.ms(_ALERT_S)
+        segments = [Segment(routed_ms, answer_ms, "alert", queue_id=q)]
+        talk = self.talk_ms(
+            channel.talk_median_s, channel.talk_sigma, channel.talk_min_s, channel.talk_cap_s
+        )
+        pieces = self.split_talk(talk, self.hold_count(channel) + 1)
+        t, held, held_until = answer_ms, 0, 0
+        for i, piece in enumerate(pieces):
+            if i:
+                hold = self.ms(_HOLD_S)
+                segments.append(Segment(t, t + hold, "hold", queue_id=q))
+                t += hold
+                held += hold
+                held_until = t
+            last = i == len(pieces) - 1
+            segments.append(
+                Segment(
+                    t, t + piece, "interact", queue_id=q, disconnect_type=ending if last else None
+                )
+            )
+            t += piece
+        talk_end, acw = t, self.ms(_ACW_S)
+        segments.append(Segment(t, t + acw, "wrapup", queue_id=q, wrap_up_code=self.wrapup_code()))
+        metrics = [
+            Metric("tAlert", answer_ms - routed_ms, answer_ms),
+            Metric("tAnswered", answer_ms - offer_ms, answer_ms),
+        ]
+        if held:
+            metrics.append(Metric("tHeld", held, held_until))
+        metrics.append(Metric("tTalk", talk, talk_end))
+        if ending == "transfer":
+            metrics.append(Metric("nTransferred", 1, talk_end))
+        metrics.append(Metric("tAcw", acw, talk_end + acw))
+        metrics.append(Metric("tHandle", talk + held + acw, talk_end + acw))
+        session = self.session(channel.media_type, "inbound", segments, metrics)
+        participant = self.participant("agent", session, name=agent.name, user_id=agent.id)
+        return participant, talk_end
+
+    def wrapup_code(self) -> str | None:
+        if self.rng.random() < _WRAPUP_CODE_SHARE:
+            return self.rng.choice(self.tables.wrapup_code_ids)
+        return None
+
+    def outbound(self, start_ms: int) -> tuple[str, list[Participant]]:
+        agent = self.rng.choice(self.tables.users)
+        division = agent.division_id or self.tables.home_division_id
+        connect_ms = start_ms + self.ms(_DIAL_S)
+        talk = self.talk_ms(*_OUTBOUND_TALK)
+        talk_end, acw = connect_ms + talk, self.ms(_ACW_S)
+        agent_hung_up = self.rng.random() < _AGENT_HANGS_UP_SHARE
+        number = self.phone()
+        segments = [
+            Segment(start_ms, connect_ms, "dialing"),
+            Segment(connect_ms, talk_end, "interact", disconnect_type=_agent_ending(agent_hung_up)),
+            Segment(talk_end, talk_end + acw, "wrapup", wrap_up_code=self.wrapup_code()),
+        ]
+        metrics = [
+            Metric("nOutbound", 1, start_ms),
+            Metric("tTalk", talk, talk_end),
+            Metric("tAcw", acw, talk_end + acw),
+            Metric("tHandle", talk + acw, talk_end + acw),
+        ]
+        ani = self.tables.flows[division].dnis
+        session = self.session("voice", "outbound", segments, metrics, ani=ani, dnis=number)
+        agent_part = self.participant("agent", session, name=agent.name, user_id=agent.id)
+        far_end = Segment(
+            connect_ms, talk_end, "interact", disconnect_type=_customer_ending(not agent_hung_up)
+        )
+        session = self.session("voice", "outbound", [far_end], ani=ani, dnis=number)
+        tier = {"customerTier": self.rng.choice(_TIERS)}
+        external = self.participant("external", session, name=number[4:], attributes=tier)
+        return division, [agent_part, external]
+
+
+def _agent_ending(agent_hung_up: bool) -> str:
+    return "client" if agent_hung_up else "peer"
+
+
+def _customer_ending(customer_hung_up: bool) -> str:
+    return "endpoint" if customer_hung_up else "peer"
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Suspend the cyclic garbage collector while building records that contain no cycles.
+
+    An hour allocates some 50 objects per conversation; left running, the collector re-scans
+    every cached hour again and again and more than doubles the generation time.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class ConversationSource:
+    """The conversations of one seeded organisation, by UTC hour, with a bounded LRU cache."""
+
+    def __init__(
+        self, seed: int, org: Organisation, volume: VolumeProfile, *, cache_hours: int = 4096
+    ) -> None:
+        if cache_hours < 0:
+            raise ValueError("cache_hours must not be negative")
+        self.seed = seed
+        self.org = org
+        self.volume = volume
+        self.max_duration_ms: int = _max_duration_ms()
+        self._zone = ZoneInfo(volume.timezone)
+        self._tables = _build_tables(seed, org)
+        self._cache_hours = cache_hours
+        self._cache: OrderedDict[int, tuple[Conversation, ...]] = OrderedDict()
+
+    def expected_count(self, hour_index: int) -> float:
+        """Conversations expected to start in the hour, before the per-hour noise."""
+        # The middle of the UTC hour picks the local hour, so half-hour zones round sensibly.
+        local = datetime.fromtimestamp(hour_index * 3600 + 1800, tz=self._zone)
+        factor = HOURLY_FACTOR[local.hour]
+        if local.weekday() >= 5:
+            factor *= self.volume.weekend_factor
+        return self.volume.peak_per_hour * factor
+
+    def hour(self, hour_index: int) -> tuple[Conversation, ...]:
+        """Conversations starting in UTC hour ``hour_index``, sorted by (start, id)."""
+        cached = self._cache.get(hour_index)
+        if cached is not None:
+            self._cache.move_to_end(hour_index)
+            return cached
+        conversations = self._generate(hour_index)
+        self._cache[hour_index] = conversations
+        while len(self._cache) > self._cache_hours:
+            self._cache.popitem(last=False)
+        return conversations
+
+    def started_between(self, start_ms: int, end_ms: int) -> list[Conversation]:
+        """Conversations with ``start_ms <= conversation start < end_ms``, sorted by (start, id)."""
+        found: list[Conversation] = []
+        if end_ms <= start_ms:
+            return found
+        for index in range(start_ms // MS_PER_HOUR, (end_ms - 1) // MS_PER_HOUR + 1):
+            conversations = self.hour(index)
+            if start_ms <= index * MS_PER_HOUR and (index + 1) * MS_PER_HOUR <= end_ms:
+                found.extend(conversations)
+            else:
+                found.extend(c for c in conversations if start_ms <= c.start_ms < end_ms)
+        return found
+
+    def _generate(self, hour_index: int) -> tuple[Conversation, ...]:
+        rng = random.Random(f"{self.seed}:{hour_index}")
+        count = round(self.expected_count(hour_index) * rng.uniform(0.9, 1.1))
+        story = _Story(rng, self._tables, self.volume.stuck_fraction)
+        base = hour_index * MS_PER_HOUR
+        with _gc_paused():
+            conversations = [
+                story.conversation(base + rng.randrange(MS_PER_HOUR)) for _ in range(count)
+            ]
+        conversations.sort(key=lambda c: (c.start_ms, c.conversation_id))
+        return tuple(conversations)

@@ -1,0 +1,169 @@
+"""The sandbox's internal conversation model and its rendering as a detail record.
+
+A conversation is generated once, complete, as a timeline: every segment has its start and end,
+every metric its emit instant. What the API shows is that timeline *as of* an instant: segments
+not yet started are absent, the open segment has no ``segmentEnd``, metrics not yet emitted are
+absent, and ``conversationEnd`` appears only once the conversation is over. The same
+conversation therefore looks different to two requests made at different times, as it does in
+Genesys Cloud (reference §10), and a few "stuck" conversations never end at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+MS_PER_HOUR = 3_600_000
+MS_PER_DAY = 86_400_000
+
+
+def iso_ms(ms: int) -> str:
+    """Render epoch milliseconds as the API does: ``yyyy-MM-ddTHH:mm:ss.mmmZ``."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    value: int
+    emit_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    start_ms: int
+    end_ms: int
+    segment_type: str
+    queue_id: str | None = None
+    wrap_up_code: str | None = None
+    disconnect_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    session_id: str
+    media_type: str
+    direction: str
+    segments: tuple[Segment, ...]
+    metrics: tuple[Metric, ...] = ()
+    ani: str | None = None
+    dnis: str | None = None
+    flow: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    participant_id: str
+    purpose: str
+    sessions: tuple[Session, ...]
+    participant_name: str | None = None
+    user_id: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    conversation_id: str
+    start_ms: int
+    end_ms: int
+    originating_direction: str
+    division_ids: tuple[str, ...]
+    participants: tuple[Participant, ...]
+    min_mos: float | None = None
+    # A conversation that never ends (a stuck chat, an abandoned email draft): the API shows it
+    # as of this instant for ever, without conversationEnd.
+    stuck_at_ms: int | None = None
+
+    def cut_ms(self, now_ms: int) -> int:
+        """The instant the record is shown as of."""
+        return now_ms if self.stuck_at_ms is None else min(now_ms, self.stuck_at_ms)
+
+    def is_ended(self, now_ms: int) -> bool:
+        return self.stuck_at_ms is None and self.end_ms <= now_ms
+
+    def activity_end_ms(self, now_ms: int) -> int:
+        """End of the activity span ``[start, end or now]`` used by interval selection."""
+        return self.end_ms if self.is_ended(now_ms) else max(now_ms, self.start_ms)
+
+
+def _render_segment(segment: Segment, cut: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"segmentStart": iso_ms(segment.start_ms)}
+    if segment.end_ms <= cut:
+        out["segmentEnd"] = iso_ms(segment.end_ms)
+    out["segmentType"] = segment.segment_type
+    if segment.queue_id is not None:
+        out["queueId"] = segment.queue_id
+    # Wrap-up code and disconnect type are known only once the segment has ended.
+    if segment.end_ms <= cut:
+        if segment.wrap_up_code is not None:
+            out["wrapUpCode"] = segment.wrap_up_code
+        if segment.disconnect_type is not None:
+            out["disconnectType"] = segment.disconnect_type
+    return out
+
+
+def _render_session(session: Session, cut: int) -> dict[str, Any] | None:
+    segments = [_render_segment(s, cut) for s in session.segments if s.start_ms < cut]
+    if not segments:
+        return None
+    out: dict[str, Any] = {
+        "sessionId": session.session_id,
+        "mediaType": session.media_type,
+        "direction": session.direction,
+    }
+    if session.ani is not None:
+        out["ani"] = session.ani
+    if session.dnis is not None:
+        out["dnis"] = session.dnis
+    if session.flow is not None:
+        out["flow"] = dict(session.flow)
+    metrics = [
+        {"name": m.name, "value": m.value, "emitDate": iso_ms(m.emit_ms)}
+        for m in session.metrics
+        if m.emit_ms <= cut
+    ]
+    if metrics:
+        out["metrics"] = metrics
+    out["segments"] = segments
+    return out
+
+
+def render(conversation: Conversation, now_ms: int, *, with_attributes: bool) -> dict[str, Any]:
+    """The detail record (reference §7) as the API would return it at ``now_ms``.
+
+    ``with_attributes`` selects the async-job shape (participants carry ``attributes``); the
+    synchronous query returns the *WithoutAttributes* variant.
+    """
+    cut = conversation.cut_ms(now_ms)
+    ended = conversation.is_ended(now_ms)
+    record: dict[str, Any] = {
+        "conversationId": conversation.conversation_id,
+        "conversationStart": iso_ms(conversation.start_ms),
+    }
+    if ended:
+        record["conversationEnd"] = iso_ms(conversation.end_ms)
+    record["originatingDirection"] = conversation.originating_direction
+    record["divisionIds"] = list(conversation.division_ids)
+    if conversation.min_mos is not None and ended:
+        record["mediaStatsMinConversationMos"] = conversation.min_mos
+    participants = []
+    for participant in conversation.participants:
+        sessions = [s for s in (_render_session(x, cut) for x in participant.sessions) if s]
+        if not sessions:
+            continue
+        rendered: dict[str, Any] = {
+            "participantId": participant.participant_id,
+            "purpose": participant.purpose,
+        }
+        if participant.participant_name is not None:
+            rendered["participantName"] = participant.participant_name
+        if participant.user_id is not None:
+            rendered["userId"] = participant.user_id
+        if with_attributes:
+            rendered["attributes"] = dict(participant.attributes)
+        rendered["sessions"] = sessions
+        participants.append(rendered)
+    record["participants"] = participants
+    return record

@@ -1,0 +1,631 @@
+"""The sandbox: an aiohttp application that imitates Genesys Cloud (reference §11 checklist).
+
+One process serves both hosts: ``POST /oauth/token`` (the login host) and ``/api/v2/...`` (the API
+host), so a client points both ``login_url`` and ``api_url`` at the sandbox's base URL. Around the
+handlers sit, in this order: correlation id and request log, latency, injected faults, the bearer
+check and the per-token rate limit. ``/sandbox/...`` are the sandbox's own endpoints (ground truth,
+request log), guarded by the client credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import socket
+import struct
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from app.errors import SandboxError
+from app.sandbox import errors as api_errors
+from app.sandbox.auth import TokenStore, basic_credentials, bearer_token
+from app.sandbox.context import CONTEXT, RequestContext, RequestRecord
+from app.sandbox.errors import error_response, json_response, too_many_requests
+from app.sandbox.faults import FaultPlan
+from app.sandbox.generate import ConversationSource, VolumeProfile
+from app.sandbox.jobs import Job, JobStore, decode_cursor, encode_cursor, new_job_id
+from app.sandbox.lookups import lookup_page
+from app.sandbox.org import Organisation, build_organisation
+from app.sandbox.query_body import BodyError, ParsedQuery, QueryLimits, matches, parse_query
+from app.sandbox.ratelimit import RateLimiter
+from app.sandbox.records import MS_PER_DAY, Conversation, iso_ms, render
+from app.settings import FaultSettings, SandboxSettings
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_FILTER_FAMILIES = (
+    "conversationFilters",
+    "segmentFilters",
+    "evaluationFilters",
+    "surveyFilters",
+    "resolutionFilters",
+)
+_SELECTION_CACHE_SIZE = 256
+
+
+class Sandbox:
+    """State of one emulated Genesys Cloud organisation."""
+
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
+        self.org: Organisation = build_organisation(settings.seed)
+        self.source = ConversationSource(
+            settings.seed,
+            self.org,
+            VolumeProfile(
+                peak_per_hour=settings.volume.peak_per_hour,
+                timezone=settings.volume.timezone,
+                weekend_factor=settings.volume.weekend_factor,
+                stuck_fraction=settings.volume.stuck_fraction,
+            ),
+        )
+        self.tokens = TokenStore(
+            client_id=settings.client_id,
+            client_secret=settings.client_secret.get_secret_value(),
+            lifetime_seconds=settings.token_lifetime.total_seconds(),
+        )
+        self.limiter = RateLimiter(
+            settings.rate_limit_per_minute, settings.rate_limit_window.total_seconds()
+        )
+        self.faults = FaultPlan(seed=settings.seed)
+        self.faults.replace(settings.faults)
+        self.jobs = JobStore()
+        self.log: list[RequestRecord] = []
+        self.limits = QueryLimits(
+            max_page_size=settings.limits.max_page_size,
+            default_page_size=settings.limits.default_page_size,
+            max_interval_days=settings.limits.max_interval_days,
+            max_results=settings.limits.max_results,
+        )
+        self._latency_rng = random.Random(f"latency:{settings.seed}")
+        pinned = settings.now
+        self._clock = (
+            None if pinned is None else round(pinned.timestamp() * 1000),
+            time.monotonic(),
+        )
+        self._selections: OrderedDict[tuple[Any, ...], list[Conversation]] = OrderedDict()
+        self._endpoints: dict[tuple[str, str], str] = {}
+
+    # --- clock and ground truth -----------------------------------------------------------
+
+    def now_ms(self) -> int:
+        """The data clock: real time, or a pinned instant that then advances in real time."""
+        pinned, origin = self._clock
+        if pinned is None:
+            return round(time.time() * 1000)
+        return pinned + round((time.monotonic() - origin) * 1000)
+
+    def availability_ms(self) -> int:
+        """``dataAvailabilityDate``: async jobs see data only up to here."""
+        lag = round(self.settings.jobs.availability_lag.total_seconds() * 1000)
+        return self.now_ms() - lag
+
+    def ground_truth(self, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        """Every conversation that started in ``[start, end)`` and exists now, as records."""
+        now = self.now_ms()
+        return [
+            render(c, now, with_attributes=False)
+            for c in self.source.started_between(start_ms, min(end_ms, now))
+        ]
+
+    def requests(self, endpoint: str | None = None) -> list[RequestRecord]:
+        return [r for r in self.log if endpoint is None or r.endpoint == endpoint]
+
+    def set_faults(self, rules: list[FaultSettings]) -> None:
+        self.faults.replace(rules)
+
+    # --- selection (reference §4.3, §5.1) -------------------------------------------------
+
+    def select_for_query(
+        self, query: ParsedQuery, cache_key: tuple[Any, ...]
+    ) -> list[Conversation]:
+        """The conversations a synchronous query selects, in the order it asked for."""
+        now = self.now_ms()
+        # Once every conversation that could be selected has ended, the answer cannot change.
+        stable = query.end_ms + self.source.max_duration_ms <= now
+        if stable and cache_key in self._selections:
+            self._selections.move_to_end(cache_key)
+            return self._selections[cache_key]
+        day_start = query.start_ms - query.start_ms % MS_PER_DAY
+        candidates = self.source.started_between(day_start, min(query.end_ms, now + 1))
+        selected = [
+            c
+            for c in candidates
+            if c.activity_end_ms(now) > query.start_ms
+            and (query.filters.empty or matches(render(c, now, with_attributes=False), query))
+        ]
+        ordered = _ordered(selected, query, now)
+        if stable:
+            self._selections[cache_key] = ordered
+            if len(self._selections) > _SELECTION_CACHE_SIZE:
+                self._selections.popitem(last=False)
+        return ordered
+
+    def select_for_job(self, query: ParsedQuery) -> tuple[list[dict[str, Any]], int]:
+        """Records an async job returns, as of the availability watermark, and the watermark."""
+        watermark = self.availability_ms()
+        # Conversations still active at the interval start can have begun long before it; the
+        # sandbox looks back one day or the longest conversation, whichever is longer.
+        low = query.start_ms - max(self.source.max_duration_ms, MS_PER_DAY)
+        if query.start_of_day_interval_matching:
+            low = query.start_ms - query.start_ms % MS_PER_DAY
+        records = []
+        for conversation in self.source.started_between(low, min(query.end_ms, watermark)):
+            if conversation.activity_end_ms(watermark) <= query.start_ms:
+                continue
+            record = render(conversation, watermark, with_attributes=True)
+            if matches(record, query):
+                records.append(record)
+        if query.limit is not None:
+            records = records[: query.limit]
+        return records, watermark
+
+    # --- the application ------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        api = "/api/v2"
+        jobs = f"{api}/analytics/conversations/details/jobs"
+        routes = [
+            ("POST", "/oauth/token", self._token, "token"),
+            ("GET", f"{api}/tokens/me", self._token_info, "tokens_me"),
+            ("DELETE", f"{api}/tokens/me", self._token_delete, "tokens_me"),
+            ("POST", f"{api}/analytics/conversations/details/query", self._query, "details_query"),
+            ("POST", jobs, self._job_submit, "jobs_submit"),
+            ("GET", f"{jobs}/availability", self._availability, "availability"),
+            ("GET", f"{jobs}/{{job_id}}", self._job_status, "jobs_status"),
+            ("GET", f"{jobs}/{{job_id}}/results", self._job_results, "jobs_results"),
+            ("DELETE", f"{jobs}/{{job_id}}", self._job_delete, "jobs_delete"),
+            ("GET", f"{api}/routing/queues", self._lookup, "queues"),
+            ("GET", f"{api}/users", self._lookup, "users"),
+            ("GET", f"{api}/routing/wrapupcodes", self._lookup, "wrapupcodes"),
+            ("GET", f"{api}/authorization/divisions", self._lookup, "divisions"),
+            ("GET", "/sandbox/conversations", self._admin_conversations, "admin"),
+            ("GET", "/sandbox/requests", self._admin_requests, "admin"),
+        ]
+        for method, path, handler, name in routes:
+            app.router.add_route(method, path, handler)
+            self._endpoints[(method, path)] = name
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        resource = request.match_info.route.resource
+        path = resource.canonical if resource is not None else ""
+        endpoint = self._endpoints.get((request.method, path), "unknown")
+        correlation_id = str(uuid.uuid4())
+        record = RequestRecord(
+            seq=len(self.log) + 1,
+            endpoint=endpoint,
+            method=request.method,
+            path=request.path,
+            at=time.monotonic(),
+        )
+        request[CONTEXT] = RequestContext(correlation_id, record)
+        self.log.append(record)
+        response = await self._guarded(request, handler, endpoint, record)
+        if not response.prepared:
+            response.headers["ININ-Correlation-Id"] = correlation_id
+        record.status = response.status
+        return response
+
+    async def _guarded(
+        self, request: web.Request, handler: Handler, endpoint: str, record: RequestRecord
+    ) -> web.StreamResponse:
+        await self._latency()
+        if endpoint in {"unknown", "admin"}:
+            return await handler(request)
+        fault = self.faults.choose(endpoint)
+        record.fault = fault.kind if fault else None
+        if fault is not None:
+            early = await self._early_fault(request, fault)
+            if early is not None:
+                return early
+        if endpoint != "token":
+            denied = self._authorise(request, record)
+            if denied is not None:
+                return denied
+        response = await handler(request)
+        limit_headers = request[CONTEXT].ratelimit_headers
+        if limit_headers and not response.prepared:
+            response.headers.update(limit_headers)
+        if fault is not None and fault.kind in {"truncated", "bad_json"}:
+            return await _mangle(request, response, fault.kind)
+        return response
+
+    async def _latency(self) -> None:
+        base, jitter = self.settings.latency_ms, self.settings.latency_jitter_ms
+        if base or jitter:
+            delay = max(0.0, base + self._latency_rng.uniform(-jitter, jitter))
+            await asyncio.sleep(delay / 1000)
+
+    async def _early_fault(
+        self, request: web.Request, fault: FaultSettings
+    ) -> web.StreamResponse | None:
+        kind = str(fault.kind)
+        if kind == "429":
+            return too_many_requests(request, fault.retry_after_seconds)
+        if kind == "429_no_retry_after":
+            return too_many_requests(request, None)
+        if kind.isdigit():
+            status = int(kind)
+            return error_response(request, status, api_errors.STATUS_CODES[status])
+        if kind == "reset":
+            _reset_connection(request)
+            raise ConnectionResetError("connection reset by the sandbox (injected)")
+        if kind == "slow":
+            await asyncio.sleep(fault.slow_seconds)
+            return None
+        if kind == "revoke_token":
+            token = bearer_token(request.headers.get("Authorization"))
+            if token:
+                self.tokens.revoke(token)
+            return error_response(request, 401, "bad.credentials")
+        if kind in {"job_failed", "job_expired"}:
+            request[CONTEXT].job_outcome = "FAILED" if kind == "job_failed" else "EXPIRED"
+        return None
+
+    def _authorise(self, request: web.Request, record: RequestRecord) -> web.Response | None:
+        value = bearer_token(request.headers.get("Authorization"))
+        if value is None:
+            return error_response(request, 401, "authentication.required")
+        token = self.tokens.lookup(value)
+        if token is None:
+            return error_response(request, 401, "bad.credentials")
+        record.token = token.label
+        request[CONTEXT].token = value
+        decision = self.limiter.take(token.label)
+        headers = decision.headers()
+        if not decision.allowed:
+            response = too_many_requests(request, decision.reset_seconds)
+            response.headers.update(headers)
+            return response
+        request[CONTEXT].ratelimit_headers = headers
+        return None
+
+    # --- OAuth and tokens -----------------------------------------------------------------
+
+    async def _token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        credentials = basic_credentials(request.headers.get("Authorization"))
+        if credentials is None and "client_id" in form:
+            credentials = (str(form.get("client_id", "")), str(form.get("client_secret", "")))
+        grant = form.get("grant_type")
+        if grant != "client_credentials":
+            return json_response(
+                _oauth_error("unsupported_grant_type", "grant_type must be client_credentials"),
+                status=400,
+            )
+        if credentials is None or not self.tokens.check_client(*credentials):
+            return json_response(
+                _oauth_error("invalid_client", "authentication failed"), status=401
+            )
+        token = self.tokens.issue()
+        request[CONTEXT].record.token = token.label
+        lifetime = max(1, math.floor(self.tokens.lifetime_seconds))
+        return json_response(
+            {"access_token": token.value, "token_type": "bearer", "expires_in": lifetime}
+        )
+
+    async def _token_info(self, request: web.Request) -> web.Response:
+        return json_response(
+            {
+                "organization": {"id": self.org.divisions[0].id, "name": "Sandbox Org"},
+                "homeOrganization": {"id": self.org.divisions[0].id, "name": "Sandbox Org"},
+                "authorizedScope": ["analytics:readonly", "routing:readonly", "users:readonly"],
+                "OAuthClient": {"id": self.settings.client_id, "name": "sandbox client"},
+            }
+        )
+
+    async def _token_delete(self, request: web.Request) -> web.Response:
+        self.tokens.revoke(str(request[CONTEXT].token))
+        return web.Response(status=204)
+
+    # --- detail query ---------------------------------------------------------------------
+
+    async def _query(self, request: web.Request) -> web.Response:
+        body, problem = await _json_body(request)
+        if problem is not None:
+            return problem
+        try:
+            query = parse_query(body, limits=self.limits)
+        except BodyError as exc:
+            return error_response(request, exc.status, exc.code, exc.message)
+        request[CONTEXT].record.detail.update(
+            interval=body["interval"], page_number=query.page_number, page_size=query.page_size
+        )
+        ordered = self.select_for_query(query, _cache_key(body, query))
+        first = (query.page_number - 1) * query.page_size
+        page = ordered[first : first + query.page_size]
+        now = self.now_ms()
+        payload: dict[str, Any] = {"totalHits": len(ordered)}
+        if page:
+            payload["conversations"] = [render(c, now, with_attributes=False) for c in page]
+        return json_response(payload)
+
+    # --- async jobs -----------------------------------------------------------------------
+
+    async def _job_submit(self, request: web.Request) -> web.Response:
+        body, problem = await _json_body(request)
+        if problem is not None:
+            return problem
+        try:
+            query = parse_query(body, limits=self.limits, job=True)
+        except BodyError as exc:
+            return error_response(request, exc.status, exc.code, exc.message)
+        job = Job(
+            job_id=new_job_id(),
+            query=query,
+            submitted_ms=self.now_ms(),
+            submitted_at=time.monotonic(),
+            delay_seconds=self.settings.jobs.delay.total_seconds(),
+            expiry_seconds=self.settings.jobs.expiry.total_seconds(),
+            outcome=request[CONTEXT].job_outcome,
+        )
+        self.jobs.add(job)
+        request[CONTEXT].record.detail.update(interval=body["interval"], job_id=job.job_id)
+        return json_response({"jobId": job.job_id}, status=202)
+
+    def _job_or_404(self, request: web.Request) -> Job | web.Response:
+        job_id = request.match_info["job_id"]
+        request[CONTEXT].record.detail["job_id"] = job_id
+        job = self.jobs.get(job_id)
+        if job is None:
+            return error_response(request, 404, "not.found", f"Job {job_id} was not found.")
+        return job
+
+    async def _job_status(self, request: web.Request) -> web.Response:
+        job = self._job_or_404(request)
+        if isinstance(job, web.Response):
+            return job
+        return json_response(job.status(iso_ms))
+
+    async def _job_results(self, request: web.Request) -> web.Response:
+        job = self._job_or_404(request)
+        if isinstance(job, web.Response):
+            return job
+        state = job.state()
+        if state != "FULFILLED":
+            return error_response(
+                request, 400, "bad.request", f"Job {job.job_id} is {state}, not FULFILLED."
+            )
+        jobs_settings = self.settings.jobs
+        try:
+            page_size = _int_param(request, "pageSize", jobs_settings.default_page_size)
+        except ValueError as exc:
+            return error_response(request, 400, "bad.request", str(exc))
+        if not 1 <= page_size <= jobs_settings.max_page_size:
+            return error_response(
+                request,
+                400,
+                "bad.request",
+                f"pageSize must be between 1 and {jobs_settings.max_page_size}.",
+            )
+        offset = 0
+        cursor = request.query.get("cursor")
+        if cursor:
+            decoded = decode_cursor(job.job_id, cursor)
+            if decoded is None:
+                return error_response(request, 400, "bad.request", "The cursor is not valid.")
+            offset = decoded
+        if job.results is None:
+            job.results, job.availability_ms = self.select_for_job(job.query)
+        request[CONTEXT].record.detail.update(cursor=cursor, page_size=page_size)
+        page = job.results[offset : offset + page_size]
+        payload: dict[str, Any] = {"conversations": page}
+        if offset + page_size < len(job.results):
+            payload["cursor"] = encode_cursor(job.job_id, offset + page_size)
+        payload["dataAvailabilityDate"] = iso_ms(job.availability_ms)
+        return json_response(payload)
+
+    async def _job_delete(self, request: web.Request) -> web.Response:
+        job = self._job_or_404(request)
+        if isinstance(job, web.Response):
+            return job
+        self.jobs.delete(job.job_id)
+        return web.Response(status=204)
+
+    async def _availability(self, request: web.Request) -> web.Response:
+        return json_response({"dataAvailabilityDate": iso_ms(self.availability_ms())})
+
+    # --- look-ups -------------------------------------------------------------------------
+
+    async def _lookup(self, request: web.Request) -> web.Response:
+        kind = request[CONTEXT].record.endpoint
+        try:
+            payload = lookup_page(
+                self.org,
+                kind,
+                page_size=_int_param(request, "pageSize", 25),
+                page_number=_int_param(request, "pageNumber", 1),
+                ids=request.query.getall("id", []),
+                max_page_size=self.settings.limits.lookup_max_page_size,
+                path=request.path,
+            )
+        except ValueError as exc:
+            return error_response(request, 400, "bad.request", str(exc))
+        return json_response(payload)
+
+    # --- the sandbox's own endpoints ------------------------------------------------------
+
+    def _admin_allowed(self, request: web.Request) -> bool:
+        credentials = basic_credentials(request.headers.get("Authorization"))
+        return credentials is not None and self.tokens.check_client(*credentials)
+
+    async def _admin_conversations(self, request: web.Request) -> web.Response:
+        if not self._admin_allowed(request):
+            return error_response(request, 401, "authentication.required")
+        try:
+            start = _instant_ms(request.query["start"])
+            end = _instant_ms(request.query["end"])
+        except (KeyError, ValueError):
+            return error_response(
+                request, 400, "bad.request", "start and end are required ISO-8601 instants"
+            )
+        return json_response({"conversations": self.ground_truth(start, end)})
+
+    async def _admin_requests(self, request: web.Request) -> web.Response:
+        if not self._admin_allowed(request):
+            return error_response(request, 401, "authentication.required")
+        return json_response(
+            [
+                {
+                    "seq": r.seq,
+                    "endpoint": r.endpoint,
+                    "method": r.method,
+                    "path": r.path,
+                    "status": r.status,
+                    "token": r.token,
+                    "fault": r.fault,
+                    "detail": r.detail,
+                }
+                for r in self.log
+            ]
+        )
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _oauth_error(code: str, description: str) -> dict[str, str]:
+    return {"error": code, "description": description, "error_description": description}
+
+
+def _ordered(selected: list[Conversation], query: ParsedQuery, now: int) -> list[Conversation]:
+    if query.order_by in {"conversationEnd", "segmentEnd"}:
+
+        def by_end(c: Conversation) -> tuple[float, str]:
+            return (c.end_ms if c.is_ended(now) else math.inf, c.conversation_id)
+
+        ordered = sorted(selected, key=by_end)
+    else:
+        ordered = sorted(selected, key=lambda c: (c.start_ms, c.conversation_id))
+    if query.order == "desc":
+        ordered.reverse()
+    elif query.order == "unordered":
+        # Any order is allowed; a fixed shuffle keeps paging consistent between requests.
+        ordered.sort(key=lambda c: c.conversation_id)
+    return ordered
+
+
+def _cache_key(body: dict[str, Any], query: ParsedQuery) -> tuple[Any, ...]:
+    filters = orjson.dumps(
+        {name: body.get(name) for name in _FILTER_FAMILIES}, option=orjson.OPT_SORT_KEYS
+    )
+    return (query.start_ms, query.end_ms, query.order, query.order_by, filters)
+
+
+async def _json_body(request: web.Request) -> tuple[Any, web.Response | None]:
+    if request.content_type != "application/json":
+        return None, error_response(
+            request, 415, "unsupported.media.type", "Content-Type must be application/json."
+        )
+    raw = await request.read()
+    try:
+        return orjson.loads(raw), None
+    except orjson.JSONDecodeError:
+        return None, error_response(request, 400, "bad.request", "The body is not valid JSON.")
+
+
+def _int_param(request: web.Request, name: str, default: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit():
+        raise ValueError(f"{name} must be a positive integer, not '{text}'")
+    return int(text)
+
+
+def _instant_ms(text: str) -> int:
+    from datetime import datetime
+
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("needs an offset")
+    return round(moment.timestamp() * 1000)
+
+
+def _reset_connection(request: web.Request) -> None:
+    """Close the connection with a TCP RST, as a failing load balancer would."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def _mangle(
+    request: web.Request, response: web.StreamResponse, kind: str
+) -> web.StreamResponse:
+    """Cut a finished response: mid-body connection loss, or a short but complete body."""
+    if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+        return response
+    body = response.body
+    cut = body[: max(1, len(body) // 2)]
+    if kind == "bad_json":
+        mangled = web.Response(body=cut, status=response.status, content_type="application/json")
+        mangled.headers.update(
+            {k: v for k, v in response.headers.items() if k.lower().startswith("inin-")}
+        )
+        return mangled
+    stream = web.StreamResponse(status=response.status)
+    stream.content_type = "application/json"
+    stream.content_length = len(body)
+    stream.headers["ININ-Correlation-Id"] = request[CONTEXT].correlation_id
+    await stream.prepare(request)
+    await stream.write(cut)
+    _reset_connection(request)
+    return stream
+
+
+# --- running it ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunningSandbox:
+    sandbox: Sandbox
+    base_url: str
+
+    @property
+    def client_id(self) -> str:
+        return self.sandbox.settings.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.sandbox.settings.client_secret.get_secret_value()
+
+
+@contextlib.asynccontextmanager
+async def running_sandbox(
+    settings: SandboxSettings, *, host: str | None = None, port: int | None = None
+) -> AsyncIterator[RunningSandbox]:
+    """Serve a sandbox on a real socket for the duration of the block."""
+    sandbox = Sandbox(settings)
+    # In-flight requests (an injected slow response) are cancelled at once when the sandbox stops.
+    runner = web.AppRunner(
+        sandbox.app(), access_log=None, handle_signals=False, shutdown_timeout=0.1
+    )
+    await runner.setup()
+    bind_host = host or settings.host
+    site = web.TCPSite(runner, bind_host, settings.port if port is None else port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise SandboxError(f"cannot listen on {bind_host}:{port}: {exc.strerror}") from exc
+    address = runner.addresses[0]
+    try:
+        yield RunningSandbox(sandbox, f"http://{address[0]}:{address[1]}")
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,656 @@
+"""Typed settings: ``settings.yaml`` read with ``yaml.safe_load``, ``${VAR}`` interpolated from the
+environment, then validated once by frozen pydantic models with ``extra="forbid"``.
+
+Every problem is collected and reported with its dotted key (``reports[1].schedule: ...``), so a
+user fixes a file in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from app import vocabulary
+from app.cron import parse_cron
+from app.durations import parse_duration
+from app.errors import ConfigError
+from app.regions import SANDBOX, normalise_environment
+
+CONFIG_ENV_VAR = "GENESYS_REPORTS_CONFIG"
+DEFAULT_CONFIG = "settings.yaml"
+
+CALENDAR_PERIODS = ("previous_hour", "previous_day", "previous_week", "previous_month")
+# Facts a report can group by (report-semantics §2): the categorical ones, not the durations.
+GroupByFact = Literal[
+    "queue_id",
+    "agent_id",
+    "wrapup_code",
+    "division_id",
+    "media_type",
+    "direction",
+    "offered",
+    "answered",
+    "abandoned",
+    "transferred",
+    "hour",
+    "day",
+    "week",
+    "month",
+]
+GROUP_BY_FACTS: tuple[str, ...] = get_args(GroupByFact)
+# Built-in metrics (report-semantics §3), in the order reports show them.
+MetricName = Literal[
+    "conversations",
+    "offered",
+    "answered",
+    "abandoned",
+    "transferred",
+    "abandon_rate",
+    "answer_rate",
+    "service_level",
+    "avg_speed_of_answer_seconds",
+    "avg_wait_seconds",
+    "avg_duration_seconds",
+    "avg_talk_seconds",
+    "avg_hold_seconds",
+    "avg_acw_seconds",
+    "avg_handle_seconds",
+    "p50_handle_seconds",
+    "p90_handle_seconds",
+    "talk_ratio",
+    "hold_ratio",
+    "efficiency_score",
+    "wrapup_codes",
+]
+METRICS: tuple[str, ...] = get_args(MetricName)
+DEFAULT_METRICS: tuple[MetricName, ...] = (
+    "conversations",
+    "offered",
+    "answered",
+    "abandoned",
+    "abandon_rate",
+    "service_level",
+    "avg_speed_of_answer_seconds",
+    "avg_handle_seconds",
+)
+# Functions a custom metric expression may call.
+EXPRESSION_FUNCTIONS = ("min", "max", "abs", "round")
+ExportFormat = Literal["csv", "json", "ndjson", "csv.gz", "json.gz", "ndjson.gz"]
+FORMATS: tuple[str, ...] = get_args(ExportFormat)
+FaultKind = Literal[
+    "429",
+    "429_no_retry_after",
+    "500",
+    "502",
+    "503",
+    "504",
+    "reset",
+    "slow",
+    "truncated",
+    "bad_json",
+    "revoke_token",
+    "job_failed",
+    "job_expired",
+]
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+FaultEndpoint = Literal[
+    "*",
+    "token",
+    "details_query",
+    "jobs_submit",
+    "jobs_status",
+    "jobs_results",
+    "jobs_delete",
+    "availability",
+    "queues",
+    "users",
+    "wrapupcodes",
+    "divisions",
+    "tokens_me",
+]
+FAULT_ENDPOINTS: tuple[str, ...] = get_args(FaultEndpoint)
+_REPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+# --- field types --------------------------------------------------------------------------
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError("expected an ISO-8601 duration such as PT1H, or a number of seconds")
+
+
+def _positive(delta: timedelta) -> timedelta:
+    if delta <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return delta
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{value}' is not an IANA time zone such as Europe/Berlin") from None
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
+TimeZoneName = Annotated[str, AfterValidator(_timezone)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- genesys ------------------------------------------------------------------------------
+
+
+class GenesysSettings(Strict):
+    environment: str = SANDBOX
+    api_url: str | None = None
+    login_url: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    client_secret_file: Path | None = None
+    requests_per_minute: int = Field(default=300, ge=1, le=100_000)
+    max_concurrency: int = Field(default=8, ge=1, le=256)
+    page_size: int = Field(default=100, ge=1, le=1000)
+    request_timeout: PositiveDuration = timedelta(seconds=60)
+    max_retry_after: PositiveDuration = timedelta(seconds=180)
+    retry_attempts: int = Field(default=6, ge=1, le=100)
+    retry_max_time: PositiveDuration = timedelta(minutes=5)
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str) -> str:
+        return normalise_environment(value)
+
+    @field_validator("api_url", "login_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"'{value}' is not an http(s) URL")
+        return value.rstrip("/") if value else value
+
+    @field_validator("client_secret_file")
+    @classmethod
+    def _secret_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                content = value.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+            if not content:
+                raise ValueError(f"{value} is empty")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials(self) -> GenesysSettings:
+        if self.client_secret is not None and self.client_secret_file is not None:
+            raise ValueError("set client_secret or client_secret_file, not both")
+        if self.environment != SANDBOX:
+            missing = [
+                name
+                for name, value in (
+                    ("client_id", self.client_id),
+                    ("client_secret", self.client_secret or self.client_secret_file),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    f"environment {self.environment} needs {' and '.join(missing)} "
+                    "(or client_secret_file)"
+                )
+        return self
+
+    def secret(self) -> SecretStr | None:
+        """The client secret, read from its file when given as one."""
+        if self.client_secret_file is not None:
+            return SecretStr(self.client_secret_file.read_text(encoding="utf-8").strip())
+        return self.client_secret
+
+
+# --- sandbox ------------------------------------------------------------------------------
+
+
+class FaultSettings(Strict):
+    """Faults the sandbox injects: a scripted sequence, or a kind with a probability."""
+
+    endpoint: FaultEndpoint = "*"
+    kind: FaultKind | None = None
+    probability: float = Field(default=1.0, ge=0.0, le=1.0)
+    script: list[FaultKind | Literal["ok"]] = []
+    retry_after_seconds: int = Field(default=1, ge=0, le=86_400)
+    slow_seconds: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> FaultSettings:
+        if (self.kind is None) == (not self.script):
+            raise ValueError("give either kind (with probability) or script, not both or neither")
+        return self
+
+
+class VolumeSettings(Strict):
+    peak_per_hour: int = Field(default=300, ge=0, le=100_000)
+    timezone: TimeZoneName = "Europe/Berlin"
+    weekend_factor: float = Field(default=0.4, ge=0.0, le=10.0)
+    stuck_fraction: float = Field(default=0.003, ge=0.0, le=1.0)
+
+
+class SandboxLimits(Strict):
+    max_page_size: int = Field(default=100, ge=1)
+    default_page_size: int = Field(default=25, ge=1)
+    max_interval_days: float = Field(default=31.0, gt=0)
+    max_results: int = Field(default=100_000, ge=1)
+    lookup_max_page_size: int = Field(default=500, ge=1)
+
+
+class JobSettings(Strict):
+    delay: Duration = timedelta(seconds=2)
+    expiry: PositiveDuration = timedelta(hours=1)
+    availability_lag: Duration = timedelta(hours=2)
+    default_page_size: int = Field(default=1000, ge=1)
+    max_page_size: int = Field(default=10_000, ge=1)
+
+
+class SandboxSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65_535)
+    seed: int = 7
+    client_id: str = "sandbox-client"
+    client_secret: SecretStr = SecretStr("sandbox-secret")
+    token_lifetime: PositiveDuration = timedelta(hours=24)
+    volume: VolumeSettings = VolumeSettings()
+    latency_ms: float = Field(default=0.0, ge=0)
+    latency_jitter_ms: float = Field(default=0.0, ge=0)
+    rate_limit_per_minute: int = Field(default=300, ge=1)
+    rate_limit_window: PositiveDuration = timedelta(seconds=60)
+    limits: SandboxLimits = SandboxLimits()
+    jobs: JobSettings = JobSettings()
+    faults: list[FaultSettings] = []
+    now: datetime | None = None
+
+    @field_validator("now")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a UTC offset, e.g. 2024-05-02T06:00:00Z")
+        return value
+
+
+# --- storage ------------------------------------------------------------------------------
+
+
+class S3Settings(Strict):
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    prefix: str = ""
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    presign_expiry: PositiveDuration = timedelta(days=1)
+    key_template: str = "{prefix}{report}/{period}/{file}"
+    server_side_encryption: Literal["AES256", "aws:kms"] = "AES256"
+    kms_key_id: str | None = None
+    access_checks: Literal["error", "warn"] = "error"
+
+    @field_validator("presign_expiry")
+    @classmethod
+    def _sigv4_bounds(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(days=7):
+            raise ValueError("SigV4 presigned URLs last from 1 second to 7 days (P7D)")
+        return value
+
+
+class StorageSettings(Strict):
+    kind: Literal["local", "s3"] = "local"
+    directory: Path = Path("reports")
+    s3: S3Settings | None = None
+
+    @model_validator(mode="after")
+    def _s3_needed(self) -> StorageSettings:
+        if self.kind == "s3" and self.s3 is None:
+            raise ValueError("kind is s3 but there is no s3 section (bucket, region, ...)")
+        return self
+
+
+# --- reports ------------------------------------------------------------------------------
+
+
+class ReportFilters(Strict):
+    """Simple forms, turned into Genesys predicates; raw filters are passed through."""
+
+    media_types: list[str] = []
+    queue_ids: list[str] = []
+    directions: list[Literal["inbound", "outbound"]] = []
+    wrapup_codes: list[str] = []
+    user_ids: list[str] = []
+    exclude_ongoing: bool = False
+    segment_filters: list[dict[str, Any]] = []
+    conversation_filters: list[dict[str, Any]] = []
+
+    @field_validator("media_types")
+    @classmethod
+    def _media_types(cls, value: list[str]) -> list[str]:
+        unknown = [item for item in value if item not in vocabulary.MEDIA_TYPES]
+        if unknown:
+            allowed = ", ".join(sorted(vocabulary.MEDIA_TYPES))
+            raise ValueError(f"unknown media type {', '.join(unknown)}; allowed: {allowed}")
+        return value
+
+
+def _check_expression(expression: str) -> str:
+    """Reject anything but arithmetic over metric names and a few functions."""
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError as exc:
+        raise ValueError(f"'{expression}' is not an expression: {exc.msg}") from None
+    problems = []
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    for node in ast.walk(tree):
+        if not isinstance(node, _EXPRESSION_NODES):
+            problems.append(f"{type(node).__name__} is not allowed")
+        elif isinstance(node, ast.Call) and not (
+            isinstance(node.func, ast.Name) and node.func.id in EXPRESSION_FUNCTIONS
+        ):
+            problems.append(f"only {', '.join(EXPRESSION_FUNCTIONS)} may be called")
+        elif isinstance(node, ast.Name) and id(node) not in called and node.id not in METRICS:
+            hint = difflib.get_close_matches(node.id, METRICS, n=1)
+            problems.append(
+                f"unknown metric '{node.id}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+            )
+    if problems:
+        raise ValueError(f"'{expression}': " + "; ".join(dict.fromkeys(problems)))
+    return expression
+
+
+_EXPRESSION_NODES = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Call,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.operator,
+    ast.unaryop,
+    ast.boolop,
+    ast.cmpop,
+)
+Expression = Annotated[str, AfterValidator(_check_expression)]
+
+
+class ReportSettings(Strict):
+    name: str
+    schedule: str = "0 6 * * *"
+    timezone: TimeZoneName = "UTC"
+    period: str = "previous_day"
+    delay: Duration = timedelta(0)
+    window: PositiveDuration = timedelta(hours=1)
+    fetch: Literal["auto", "query", "jobs"] = "auto"
+    filters: ReportFilters = ReportFilters()
+    group_by: list[GroupByFact] = []
+    metrics: list[MetricName] = list(DEFAULT_METRICS)
+    custom_metrics: dict[str, Expression] = {}
+    service_level_seconds: float = Field(default=20.0, gt=0)
+    include_ongoing: bool = False
+    formats: list[ExportFormat] = ["csv", "json"]
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not _REPORT_NAME.match(value):
+            raise ValueError(
+                f"'{value}' must be 1-64 characters of letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit (it becomes a directory and key name)"
+            )
+        return value
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: str) -> str:
+        if value in CALENDAR_PERIODS:
+            return value
+        try:
+            _positive(parse_duration(value))
+        except ValueError:
+            raise ValueError(
+                f"'{value}' is neither one of {', '.join(CALENDAR_PERIODS)} "
+                "nor a look-back duration such as PT6H"
+            ) from None
+        return value
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError("windows shorter than one minute (PT1M) only multiply requests")
+        return value
+
+    @field_validator("group_by", "metrics", "formats")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        repeated = sorted({item for item in value if value.count(item) > 1})
+        if repeated:
+            raise ValueError(f"listed more than once: {', '.join(repeated)}")
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _some_metrics(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("a report needs at least one metric")
+        return value
+
+    @field_validator("custom_metrics")
+    @classmethod
+    def _custom_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in value if not name.isidentifier() or name in METRICS]
+        if bad:
+            raise ValueError(
+                f"custom metric names must be identifiers that are not built-in metric names: "
+                f"{', '.join(bad)}"
+            )
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        parse_cron(value, "UTC")
+        return value
+
+
+class Settings(Strict):
+    genesys: GenesysSettings = GenesysSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+    storage: StorageSettings = StorageSettings()
+    reports: list[ReportSettings] = Field(min_length=1)
+
+    def report(self, name: str) -> ReportSettings:
+        for report in self.reports:
+            if report.name == name:
+                return report
+        names = ", ".join(r.name for r in self.reports)
+        raise KeyError(f"no report named '{name}' (reports: {names})")
+
+
+# --- loading ------------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(node: Any, path: str, environ: Mapping[str, str], problems: dict[str, str]) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string; ``$$`` is a literal ``$``."""
+    if isinstance(node, dict):
+        return {
+            key: _interpolate(value, _join(path, str(key)), environ, problems)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [
+            _interpolate(value, f"{path}[{index}]", environ, problems)
+            for index, value in enumerate(node)
+        ]
+    if not isinstance(node, str):
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        problems[path] = f"environment variable {name} is not set"
+        return match.group(0)
+
+    return _VAR.sub(substitute, node)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        # pydantic names the member of a union it tried ("literal['a','b']"); keys never have
+        # brackets, so such parts are dropped.
+        if isinstance(part, str) and "[" in part:
+            continue
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+    return out
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The settings model that owns the key at ``loc`` (for listing allowed keys)."""
+    model: Any = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        model = field.annotation
+        while get_origin(model) is not None:
+            args = [a for a in get_args(model) if a is not type(None)]
+            if not args:
+                return None
+            model = args[-1] if get_origin(model) is dict else args[0]
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
+    """Turn one pydantic error into (dotted key, message)."""
+    loc = tuple(error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        owner = _model_at(loc[:-1])
+        allowed = sorted(owner.model_fields) if owner else []
+        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        message = "unknown key" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+        if allowed:
+            message += f"; allowed: {', '.join(allowed)}"
+    elif error["type"] == "missing":
+        message = "required"
+    elif error["type"] == "literal_error":
+        message = f"{error['input']!r} is not allowed; {message.removeprefix('Input should be ')}"
+    return _dotted(loc), message
+
+
+def _duplicate_report_names(reports: Any) -> list[str]:
+    # Checked on the raw document so that it is reported even when other keys are invalid.
+    if not isinstance(reports, list):
+        return []
+    seen: set[str] = set()
+    problems = []
+    for index, report in enumerate(reports):
+        name = report.get("name") if isinstance(report, dict) else None
+        if isinstance(name, str) and name in seen:
+            problems.append(f"reports[{index}].name: '{name}' is used by another report")
+        if isinstance(name, str):
+            seen.add(name)
+    return problems
+
+
+def parse_settings(
+    raw: Any, *, source: str = "settings", environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Validate an already-parsed YAML document; raise ConfigError listing every problem."""
+    env = os.environ if environ is None else environ
+    if not isinstance(raw, dict):
+        raise ConfigError(source, ["(top level): expected a mapping of sections"])
+    interpolation_problems: dict[str, str] = {}
+    document = _interpolate(raw, "", env, interpolation_problems)
+    problems = [f"{key}: {message}" for key, message in interpolation_problems.items()]
+    problems += _duplicate_report_names(document.get("reports"))
+    try:
+        settings = Settings.model_validate(document)
+    except ValidationError as exc:
+        for error in exc.errors():
+            key, message = _describe(error)
+            # A value that could not be interpolated already has its own problem line.
+            if any(
+                key == bad or key.startswith(bad + ".") or key.startswith(bad + "[")
+                for bad in interpolation_problems
+            ):
+                continue
+            problems.append(f"{key or '(top level)'}: {message}")
+        raise ConfigError(source, problems) from None
+    if problems:
+        raise ConfigError(source, problems)
+    return settings
+
+
+def resolve_config_path(cli_value: str | None, environ: Mapping[str, str] | None = None) -> Path:
+    """``--config`` first, then ``$GENESYS_REPORTS_CONFIG``, then ``./settings.yaml``."""
+    env = os.environ if environ is None else environ
+    return Path(cli_value or env.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG)
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, interpolate and validate a settings file."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [f"(file): cannot read: {exc.strerror}"]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [f"{where}: not valid YAML: {reason}"]) from None
+    return parse_settings(raw, source=source, environ=environ)

@@ -1,0 +1,795 @@
+"""The sandbox's synthetic organisation and conversations: shape, statistics and determinism."""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
+
+import pytest
+
+from app.sandbox.generate import HOURLY_FACTOR, ConversationSource, VolumeProfile
+from app.sandbox.org import Organisation, build_organisation, random_uuid
+from app.sandbox.records import (
+    MS_PER_DAY,
+    MS_PER_HOUR,
+    Conversation,
+    Participant,
+    Segment,
+    Session,
+    render,
+)
+from app.vocabulary import (
+    CONVERSATION_METRICS,
+    DIRECTIONS,
+    DISCONNECT_TYPES,
+    MEDIA_TYPES,
+    PURPOSES,
+    SEGMENT_TYPES,
+)
+
+UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+WEDNESDAY = 19_844 * 24  # hour index of 2024-05-01T00:00Z, a Wednesday
+SATURDAY = WEDNESDAY + 3 * 24
+SEEDS = (1, 2, 3)
+PEAK = VolumeProfile().peak_per_hour
+
+
+@dataclass(frozen=True)
+class Day:
+    org: Organisation
+    source: ConversationSource
+    conversations: tuple[Conversation, ...]
+
+
+@pytest.fixture(scope="module")
+def days() -> list[Day]:
+    """One generated Wednesday per seed, default profile."""
+    out = []
+    for seed in SEEDS:
+        org = build_organisation(seed)
+        source = ConversationSource(seed, org, VolumeProfile())
+        hours = range(WEDNESDAY, WEDNESDAY + 24)
+        out.append(Day(org, source, tuple(c for h in hours for c in source.hour(h))))
+    return out
+
+
+@pytest.fixture(scope="module")
+def everything(days: list[Day]) -> list[tuple[Organisation, Conversation]]:
+    return [(day.org, c) for day in days for c in day.conversations]
+
+
+@pytest.fixture(scope="module")
+def conversations(everything: list[tuple[Organisation, Conversation]]) -> list[Conversation]:
+    return [c for _, c in everything]
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def sessions(c: Conversation) -> Iterator[Session]:
+    return (s for p in c.participants for s in p.sessions)
+
+
+def metric_values(c: Conversation, name: str) -> list[int]:
+    return [m.value for s in sessions(c) for m in s.metrics if m.name == name]
+
+
+def having(c: Conversation, purpose: str) -> list[Participant]:
+    return [p for p in c.participants if p.purpose == purpose]
+
+
+def segments(p: Participant) -> tuple[Segment, ...]:
+    return p.sessions[0].segments
+
+
+def kind(c: Conversation) -> str:
+    if c.originating_direction == "outbound":
+        return "outbound"
+    return c.participants[0].sessions[0].media_type
+
+
+def of_kind(conversations: list[Conversation], *kinds: str) -> list[Conversation]:
+    return [c for c in conversations if kind(c) in kinds]
+
+
+def metric(session: Session, name: str) -> tuple[int, int]:
+    """(value, emit instant) of the session's only metric ``name``."""
+    found = [(m.value, m.emit_ms) for m in session.metrics if m.name == name]
+    assert len(found) == 1, (name, session.metrics)
+    return found[0]
+
+
+def share(part: int, whole: int) -> float:
+    assert whole > 0
+    return part / whole
+
+
+# --- organisation --------------------------------------------------------------------------
+
+
+def test_organisation_is_deterministic_per_seed() -> None:
+    assert build_organisation(5) == build_organisation(5)
+    other = build_organisation(6)
+    assert {q.id for q in build_organisation(5).queues}.isdisjoint(q.id for q in other.queues)
+
+
+def test_organisation_shape() -> None:
+    org = build_organisation(5)
+    assert [d.name for d in org.divisions] == ["Home", "Sales", "Service"]
+    division_ids = {d.id for d in org.divisions}
+    assert len(org.queues) == 8
+    assert len(org.users) == 40
+    assert len(org.wrapup_codes) == 10
+    assert {"Resolved", "Follow-up required"} <= {w.name for w in org.wrapup_codes}
+    assert len({u.name for u in org.users}) == 40
+    assert all(re.fullmatch(r"[A-Z][a-z]+ [A-Z][A-Za-z']+", u.name) for u in org.users)
+    for entity in (*org.queues, *org.users):
+        assert entity.division_id in division_ids
+    # Every division has agents, so every queue can be answered.
+    assert {u.division_id for u in org.users} == division_ids
+    ids = [e.id for e in (*org.divisions, *org.queues, *org.users, *org.wrapup_codes)]
+    assert len(set(ids)) == len(ids)
+    assert all(UUID4.match(i) for i in ids)
+
+
+def test_organisation_lookups() -> None:
+    org = build_organisation(5)
+    assert org.queue(org.queues[3].id) == org.queues[3]
+    assert org.user(org.users[7].id) == org.users[7]
+    assert org.wrapup_code(org.wrapup_codes[2].id) == org.wrapup_codes[2]
+    assert org.division(org.divisions[1].id).name == "Sales"
+    assert org.division_named("Service") == org.divisions[2]
+    with pytest.raises(KeyError):
+        org.queue(org.users[0].id)
+    with pytest.raises(KeyError):
+        org.user("00000000-0000-4000-8000-000000000000")
+
+
+def test_random_uuid_is_a_version_4_uuid_and_reproducible() -> None:
+    a, b = random.Random("x"), random.Random("x")
+    drawn = [random_uuid(a) for _ in range(200)]
+    assert drawn == [random_uuid(b) for _ in range(200)]
+    assert len(set(drawn)) == 200
+    for text in drawn:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        assert str(parsed) == text
+
+
+# --- volume --------------------------------------------------------------------------------
+
+
+def test_volume_profile_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="peak_per_hour"):
+        VolumeProfile(peak_per_hour=-1)
+    with pytest.raises(ValueError, match="stuck_fraction"):
+        VolumeProfile(stuck_fraction=1.5)
+    with pytest.raises(ValueError, match="weekend_factor"):
+        VolumeProfile(weekend_factor=-0.1)
+    with pytest.raises(ZoneInfoNotFoundError):
+        VolumeProfile(timezone="Mars/Olympus_Mons")
+
+
+def test_expected_count_is_a_two_hump_curve() -> None:
+    source = ConversationSource(1, build_organisation(1), VolumeProfile())
+    curve = [source.expected_count(WEDNESDAY + h) for h in range(24)]
+    assert all(0.03 * PEAK <= curve[h] <= 0.08 * PEAK for h in (0, 1, 2, 3, 4, 5, 23))
+    assert all(curve[h] < curve[h + 1] for h in range(6, 10))  # the morning ramp
+    assert curve[7] >= 3 * curve[6]
+    for peak_hours in ((10, 11), (14, 15)):
+        assert max(curve[h] for h in peak_hours) == PEAK
+        assert min(curve[h] for h in peak_hours) >= 0.95 * PEAK
+    assert curve[12] < 0.85 * PEAK  # lunch dip between the humps
+    assert all(curve[h] > curve[h + 1] for h in range(15, 23))  # evening decline
+
+
+def test_weekend_hours_are_scaled() -> None:
+    source = ConversationSource(1, build_organisation(1), VolumeProfile(weekend_factor=0.25))
+    for h in range(24):
+        weekday = source.expected_count(WEDNESDAY + h)
+        assert source.expected_count(SATURDAY + h) == pytest.approx(weekday * 0.25)
+    monday = SATURDAY + 48
+    assert source.expected_count(monday + 10) == PEAK
+
+
+def test_curve_is_read_in_the_profile_timezone() -> None:
+    org = build_organisation(1)
+    new_york = ConversationSource(1, org, VolumeProfile(timezone="America/New_York"))
+    # May is daylight-saving time: 10:00 EDT is 14:00 UTC.
+    assert new_york.expected_count(WEDNESDAY + 14) == PEAK * HOURLY_FACTOR[10]
+    assert new_york.expected_count(WEDNESDAY + 4) == PEAK * HOURLY_FACTOR[0]
+    # 02:00 UTC Saturday is still Friday evening in New York: no weekend discount yet.
+    assert new_york.expected_count(SATURDAY + 2) == PEAK * HOURLY_FACTOR[22]
+    assert new_york.expected_count(SATURDAY + 6) == PEAK * HOURLY_FACTOR[2] * 0.4
+
+
+def test_hour_counts_are_the_curve_with_bounded_noise(days: list[Day]) -> None:
+    ratios = []
+    for day in days:
+        for h in range(24):
+            expected = day.source.expected_count(WEDNESDAY + h)
+            count = len(day.source.hour(WEDNESDAY + h))
+            assert round(expected * 0.9) <= count <= round(expected * 1.1)
+            ratios.append(count / expected)
+    assert max(ratios) - min(ratios) > 0.1  # the noise is really there
+
+
+def test_busiest_weekday_hour_is_near_peak_and_nights_are_quiet(days: list[Day]) -> None:
+    for day in days:
+        counts = [len(day.source.hour(WEDNESDAY + h)) for h in range(24)]
+        assert 0.85 * PEAK <= max(counts) <= 1.15 * PEAK
+        assert counts.index(max(counts)) in (10, 11, 14, 15)
+        assert max(counts[:6]) < 0.15 * PEAK
+
+
+def test_weekend_day_total_follows_weekend_factor(days: list[Day]) -> None:
+    source = days[0].source
+    wednesday = len(days[0].conversations)
+    saturday = sum(len(source.hour(SATURDAY + h)) for h in range(24))
+    assert saturday == pytest.approx(0.4 * wednesday, rel=0.05)
+
+
+# --- hours, ranges, cache, determinism -----------------------------------------------------
+
+
+def test_hour_is_sorted_and_inside_its_hour(days: list[Day]) -> None:
+    for day in days:
+        for h in range(WEDNESDAY, WEDNESDAY + 24):
+            hour = day.source.hour(h)
+            keys = [(c.start_ms, c.conversation_id) for c in hour]
+            assert keys == sorted(keys)
+            assert all(h * MS_PER_HOUR <= c.start_ms < (h + 1) * MS_PER_HOUR for c in hour)
+    starts = [c.start_ms for c in days[0].conversations]
+    # Millisecond precision, spread over the hour rather than on whole seconds or minutes.
+    assert sum(s % 1000 != 0 for s in starts) > 0.9 * len(starts)
+    assert len({s % MS_PER_HOUR // 60_000 for s in starts}) == 60
+
+
+def test_started_between_selects_half_open_ranges(days: list[Day]) -> None:
+    source = days[0].source
+    h = WEDNESDAY + 10
+    start, end = h * MS_PER_HOUR + 1_234_567, (h + 2) * MS_PER_HOUR + 42
+    expected = [c for x in range(h, h + 3) for c in source.hour(x) if start <= c.start_ms < end]
+    got = source.started_between(start, end)
+    assert got == expected
+    assert len(got) > 400
+    whole = source.started_between(h * MS_PER_HOUR, (h + 1) * MS_PER_HOUR)
+    assert whole == list(source.hour(h))
+    first = source.hour(h)[0]
+    assert first in source.started_between(first.start_ms, first.start_ms + 1)
+    assert first not in source.started_between(first.start_ms + 1, (h + 1) * MS_PER_HOUR)
+    assert first not in source.started_between(h * MS_PER_HOUR - 5, first.start_ms)
+    assert source.started_between(end, start) == []
+    assert source.started_between(start, start) == []
+
+
+def test_hours_do_not_depend_on_what_was_asked_before() -> None:
+    org = build_organisation(9)
+    forward = ConversationSource(9, org, VolumeProfile())
+    backward = ConversationSource(9, org, VolumeProfile(), cache_hours=1)
+    hours = range(WEDNESDAY + 8, WEDNESDAY + 13)
+    first = [forward.hour(h) for h in hours]
+    second = [backward.hour(h) for h in reversed(hours)]
+    assert first == second[::-1]
+    assert backward.started_between(hours[0] * MS_PER_HOUR, (hours[-1] + 1) * MS_PER_HOUR) == [
+        c for hour in first for c in hour
+    ]
+
+
+def test_a_different_seed_gives_different_conversations() -> None:
+    org = build_organisation(9)
+    a = ConversationSource(9, org, VolumeProfile()).hour(WEDNESDAY + 10)
+    b = ConversationSource(10, org, VolumeProfile()).hour(WEDNESDAY + 10)
+    assert {c.conversation_id for c in a}.isdisjoint(c.conversation_id for c in b)
+    assert [c.start_ms for c in a] != [c.start_ms for c in b]
+
+
+def test_hours_are_reproducible_in_another_process() -> None:
+    code = (
+        "from app.sandbox.generate import ConversationSource, VolumeProfile;"
+        "from app.sandbox.org import build_organisation;"
+        f"h = ConversationSource(4, build_organisation(4), VolumeProfile()).hour({WEDNESDAY + 9});"
+        "print(len(h), h[0].conversation_id, h[-1].participants[-1].participant_id, h[7].end_ms)"
+    )
+    here = ConversationSource(4, build_organisation(4), VolumeProfile()).hour(WEDNESDAY + 9)
+    expected = f"{len(here)} {here[0].conversation_id} "
+    expected += f"{here[-1].participants[-1].participant_id} {here[7].end_ms}"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, cwd=root
+    )
+    assert result.stdout.strip() == expected
+
+
+def test_hour_cache_is_a_bounded_lru() -> None:
+    source = ConversationSource(9, build_organisation(9), VolumeProfile(), cache_hours=2)
+    h = WEDNESDAY + 12
+    a = source.hour(h)
+    b = source.hour(h + 1)
+    assert source.hour(h) is a  # a hit, which makes h + 1 the least recently used
+    source.hour(h + 2)  # the cache is full: h + 1 goes
+    assert source.hour(h) is a
+    again = source.hour(h + 1)
+    assert again == b and again is not b
+    # h + 2 was least recently used when h + 1 came back, so h is still cached.
+    assert source.hour(h) is a
+
+
+def test_generation_leaves_the_garbage_collector_as_it_found_it() -> None:
+    source = ConversationSource(9, build_organisation(9), VolumeProfile())
+    assert gc.isenabled()
+    source.hour(WEDNESDAY)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        source.hour(WEDNESDAY + 1)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_negative_cache_size_is_rejected() -> None:
+    with pytest.raises(ValueError, match="cache_hours"):
+        ConversationSource(1, build_organisation(1), VolumeProfile(), cache_hours=-1)
+
+
+# --- media mix and stories -----------------------------------------------------------------
+
+
+def test_media_mix(conversations: list[Conversation]) -> None:
+    kinds = Counter(kind(c) for c in conversations)
+    total = len(conversations)
+    targets = {
+        "voice": 0.65 * 0.88,
+        "outbound": 0.65 * 0.12,
+        "chat": 0.15,
+        "message": 0.10,
+        "email": 0.06,
+        "callback": 0.04,
+    }
+    assert set(kinds) == set(targets)
+    for name, target in targets.items():
+        assert share(kinds[name], total) == pytest.approx(target, abs=0.02), name
+    voice = kinds["voice"] + kinds["outbound"]
+    assert share(kinds["outbound"], voice) == pytest.approx(0.12, abs=0.02)
+
+
+def test_inbound_voice_goes_through_the_ivr(conversations: list[Conversation]) -> None:
+    voice = of_kind(conversations, "voice")
+    self_served = 0
+    for c in voice:
+        customer, ivr = c.participants[:2]
+        assert customer.purpose == "customer" and ivr.purpose == "ivr"
+        (session,) = customer.sessions
+        assert (session.media_type, session.direction) == ("voice", "inbound")
+        assert session.ani and re.fullmatch(r"tel:\+1555\d{7}", session.ani)
+        assert session.dnis and session.dnis.startswith("tel:+1")
+        (talk,) = session.segments
+        assert talk.segment_type == "interact" and talk.start_ms == c.start_ms
+        flow = ivr.sessions[0].flow
+        assert flow is not None and flow["flowType"] == "inboundcall"
+        assert set(flow) == {"flowId", "flowName", "flowType"} and UUID4.match(flow["flowId"])
+        (menu,) = segments(ivr)
+        assert menu.segment_type == "ivr" and menu.start_ms == c.start_ms
+        assert 10_000 <= menu.end_ms - menu.start_ms <= 90_000
+        if len(c.participants) == 2:
+            self_served += 1
+            assert c.end_ms == menu.end_ms == talk.end_ms
+            assert not metric_values(c, "nOffered")
+        else:
+            acd = c.participants[2]
+            assert acd.purpose == "acd"
+            assert segments(acd)[0].start_ms == menu.end_ms  # straight from the IVR to the queue
+    assert share(self_served, len(voice)) == pytest.approx(0.08, abs=0.025)
+
+
+def test_queue_legs_carry_offer_and_wait(
+    everything: list[tuple[Organisation, Conversation]],
+) -> None:
+    legs = 0
+    for org, c in everything:
+        for acd in having(c, "acd"):
+            legs += 1
+            (session,) = acd.sessions
+            (seg,) = session.segments
+            assert seg.segment_type == "interact" and seg.queue_id is not None
+            assert acd.participant_name == org.queue(seg.queue_id).name
+            assert metric(session, "nOffered") == (1, seg.start_ms)
+            assert metric(session, "tAcd") == (seg.end_ms - seg.start_ms, seg.end_ms)
+    assert legs > 5000
+
+
+def test_abandoned_conversations_have_no_agent(conversations: list[Conversation]) -> None:
+    offered = [c for c in of_kind(conversations, "voice") if metric_values(c, "nOffered")]
+    abandoned = [c for c in offered if metric_values(c, "tAbandon")]
+    # First-queue abandons are 7%; a few more happen in the second queue after a transfer.
+    assert share(len(abandoned), len(offered)) == pytest.approx(0.075, abs=0.02)
+    first_queue_abandons = 0
+    for c in abandoned:
+        last_acd = having(c, "acd")[-1]
+        (seg,) = segments(last_acd)
+        wait, emitted = metric(last_acd.sessions[0], "tAbandon")
+        assert (wait, emitted) == (seg.end_ms - seg.start_ms, seg.end_ms)
+        assert metric(last_acd.sessions[0], "tAcd")[0] == wait
+        assert seg.disconnect_type == "peer"
+        if len(having(c, "acd")) == 1:
+            first_queue_abandons += 1
+            assert not having(c, "agent")
+            assert c.end_ms == seg.end_ms == segments(c.participants[0])[0].end_ms
+        assert c.participants[-1].purpose == "acd"  # nobody answered after the abandon
+    assert first_queue_abandons > 0.8 * len(abandoned)
+
+
+AGENT_PATTERN = re.compile(r"alert( interact hold){0,2} interact wrapup")
+
+
+def check_agent_leg(org: Organisation, acd: Participant, agent: Participant) -> None:
+    (session,) = agent.sessions
+    segs = session.segments
+    types = " ".join(s.segment_type for s in segs)
+    assert AGENT_PATTERN.fullmatch(types), types
+    assert all(a.end_ms == b.start_ms for a, b in pairwise(segs))
+    queue_seg = segments(acd)[0]
+    assert {s.queue_id for s in segs} == {queue_seg.queue_id}
+    assert segs[0].start_ms == queue_seg.end_ms
+    assert agent.user_id is not None and agent.participant_name == org.user(agent.user_id).name
+    alert, wrapup = segs[0], segs[-1]
+    assert 2_000 <= alert.end_ms - alert.start_ms <= 15_000
+    assert 10_000 <= wrapup.end_ms - wrapup.start_ms <= 120_000
+    talk = [s for s in segs if s.segment_type == "interact"]
+    holds = [s for s in segs if s.segment_type == "hold"]
+    assert metric(session, "tAlert") == (alert.end_ms - alert.start_ms, alert.end_ms)
+    assert metric(session, "tAnswered") == (alert.end_ms - queue_seg.start_ms, alert.end_ms)
+    talk_ms = sum(s.end_ms - s.start_ms for s in talk)
+    assert metric(session, "tTalk") == (talk_ms, talk[-1].end_ms)
+    held_ms = sum(s.end_ms - s.start_ms for s in holds)
+    if holds:
+        assert metric(session, "tHeld") == (held_ms, holds[-1].end_ms)
+    else:
+        assert not [m for m in session.metrics if m.name == "tHeld"]
+    acw_ms = wrapup.end_ms - wrapup.start_ms
+    assert metric(session, "tAcw") == (acw_ms, wrapup.end_ms)
+    assert metric(session, "tHandle") == (talk_ms + held_ms + acw_ms, wrapup.end_ms)
+    emits = [m.emit_ms for m in session.metrics]
+    assert emits == sorted(emits)
+
+
+def test_answered_agent_legs(everything: list[tuple[Organisation, Conversation]]) -> None:
+    legs = holds = double_holds = with_code = 0
+    for org, c in everything:
+        if c.originating_direction == "outbound":
+            continue
+        acds, agents = having(c, "acd"), having(c, "agent")
+        assert len(agents) in (len(acds), len(acds) - 1)
+        for acd, agent in zip(acds, agents, strict=False):
+            check_agent_leg(org, acd, agent)
+            legs += 1
+            types = [s.segment_type for s in segments(agent)]
+            holds += "hold" in types
+            double_holds += types.count("hold") == 2
+            code = segments(agent)[-1].wrap_up_code
+            if code is not None:
+                with_code += 1
+                assert org.wrapup_code(code)
+    assert share(with_code, legs) == pytest.approx(0.95, abs=0.02)
+    assert 0.1 < share(holds, legs) < 0.3
+    assert double_holds > 0
+
+
+def test_service_level_and_wait_spread(conversations: list[Conversation]) -> None:
+    answers = [
+        min(v) for c in of_kind(conversations, "voice") if (v := metric_values(c, "tAnswered"))
+    ]
+    met = share(sum(a <= 20_000 for a in answers), len(answers))
+    assert 0.6 <= met <= 0.85
+    assert min(answers) < 5_000
+    assert max(answers) > 300_000
+    assert sum(a > 60_000 for a in answers) > 0.05 * len(answers)
+
+
+def test_transfers_between_queues(everything: list[tuple[Organisation, Conversation]]) -> None:
+    answered = transferred = abandoned_after = 0
+    for org, c in everything:
+        if kind(c) not in ("voice", "chat") or not metric_values(c, "tAnswered"):
+            if kind(c) not in ("voice", "chat"):
+                assert not metric_values(c, "nTransferred")
+            continue
+        answered += 1
+        acds, agents = having(c, "acd"), having(c, "agent")
+        if not metric_values(c, "nTransferred"):
+            assert len(acds) == len(agents) == 1
+            continue
+        transferred += 1
+        assert len(acds) == 2
+        first = agents[0]
+        last_talk = [s for s in segments(first) if s.segment_type == "interact"][-1]
+        assert last_talk.disconnect_type == "transfer"
+        assert metric(first.sessions[0], "nTransferred") == (1, last_talk.end_ms)
+        wrapup = segments(first)[-1]
+        assert wrapup.segment_type == "wrapup" and wrapup.start_ms == last_talk.end_ms
+        assert metric(first.sessions[0], "tHandle")[1] == wrapup.end_ms
+        second_queue = segments(acds[1])[0]
+        assert second_queue.queue_id != segments(acds[0])[0].queue_id
+        assert second_queue.start_ms == last_talk.end_ms
+        assert metric(acds[1].sessions[0], "nOffered") == (1, last_talk.end_ms)
+        if len(agents) == 1:
+            abandoned_after += 1
+            assert metric_values(c, "tAbandon")
+        else:
+            assert agents[1].user_id != first.user_id
+            check_agent_leg(org, acds[1], agents[1])
+        assert org.queue(second_queue.queue_id or "")
+    assert share(transferred, answered) == pytest.approx(0.08, abs=0.02)
+    assert 0 < abandoned_after < 0.3 * transferred
+
+
+@pytest.mark.parametrize(
+    ("media", "longest_h"), [("chat", 1.25), ("message", 4.0), ("email", 6.0), ("callback", 2.0)]
+)
+def test_digital_and_callback_conversations(
+    conversations: list[Conversation], media: str, longest_h: float
+) -> None:
+    found = of_kind(conversations, media)
+    assert len(found) > 100
+    for c in found:
+        assert c.participants[0].purpose == "customer"
+        assert not having(c, "ivr")
+        assert {s.media_type for s in sessions(c)} == {media}
+        assert c.min_mos is None
+        assert having(c, "acd")[0].sessions[0].segments[0].start_ms == c.start_ms
+        customer_session = c.participants[0].sessions[0]
+        assert (customer_session.ani is not None) == (media == "callback")
+    durations = [c.end_ms - c.start_ms for c in found]
+    assert max(durations) <= longest_h * MS_PER_HOUR
+    # The long tails are there: these media outlast a typical phone call.
+    assert max(durations) > 0.4 * longest_h * MS_PER_HOUR
+
+
+def test_outbound_voice(everything: list[tuple[Organisation, Conversation]]) -> None:
+    outbound = [(org, c) for org, c in everything if c.originating_direction == "outbound"]
+    assert len(outbound) > 300
+    with_code = 0
+    for org, c in outbound:
+        agent, external = c.participants
+        assert (agent.purpose, external.purpose) == ("agent", "external")
+        assert agent.user_id is not None
+        assert c.division_ids == (org.user(agent.user_id).division_id,)
+        session = agent.sessions[0]
+        assert (session.media_type, session.direction) == ("voice", "outbound")
+        dialing, talk, wrapup = session.segments
+        types = (dialing.segment_type, talk.segment_type, wrapup.segment_type)
+        assert types == ("dialing", "interact", "wrapup")
+        assert dialing.start_ms == c.start_ms and dialing.end_ms == talk.start_ms
+        assert talk.end_ms == wrapup.start_ms and wrapup.end_ms == c.end_ms
+        assert {m.name for m in session.metrics} == {"nOutbound", "tTalk", "tAcw", "tHandle"}
+        talk_ms, acw_ms = metric(session, "tTalk")[0], metric(session, "tAcw")[0]
+        assert talk_ms == talk.end_ms - talk.start_ms
+        assert metric(session, "tHandle")[0] == talk_ms + acw_ms
+        assert not metric_values(c, "nOffered")
+        (far_end,) = segments(external)
+        assert (far_end.start_ms, far_end.end_ms) == (talk.start_ms, talk.end_ms)
+        with_code += wrapup.wrap_up_code is not None
+    assert share(with_code, len(outbound)) == pytest.approx(0.95, abs=0.04)
+
+
+def test_conversation_fields(everything: list[tuple[Organisation, Conversation]]) -> None:
+    ids: set[str] = set()
+    tiers: Counter[str] = Counter()
+    for org, c in everything:
+        for i in (c.conversation_id, *(p.participant_id for p in c.participants)):
+            assert UUID4.match(i) and i not in ids
+            ids.add(i)
+        for s in sessions(c):
+            assert UUID4.match(s.session_id) and s.session_id not in ids
+            ids.add(s.session_id)
+        if kind(c) in ("voice", "outbound"):
+            assert c.min_mos is not None and 3.0 <= c.min_mos <= 4.6
+        assert len(c.division_ids) == 1
+        org.division(c.division_ids[0])
+        acds = having(c, "acd")
+        if acds:
+            first_queue = org.queue(segments(acds[0])[0].queue_id or "")
+            assert c.division_ids == (first_queue.division_id,)
+        for p in c.participants:
+            assert all(isinstance(k, str) and isinstance(v, str) for k, v in p.attributes.items())
+        customer = c.participants[1 if kind(c) == "outbound" else 0]
+        tiers[customer.attributes["customerTier"]] += 1
+    assert set(tiers) == {"gold", "silver", "bronze"}
+
+
+# --- invariants over every generated conversation ------------------------------------------
+
+
+def test_timeline_invariants(days: list[Day]) -> None:
+    for day in days:
+        bound = day.source.max_duration_ms
+        for c in day.conversations:
+            assert 0 < c.end_ms - c.start_ms <= bound
+            all_segments = [seg for s in sessions(c) for seg in s.segments]
+            assert min(seg.start_ms for seg in all_segments) == c.start_ms
+            assert max(seg.end_ms for seg in all_segments) == c.end_ms
+            for s in sessions(c):
+                segs = s.segments
+                assert segs
+                assert all(seg.start_ms < seg.end_ms for seg in segs)
+                assert all(a.end_ms <= b.start_ms for a, b in pairwise(segs))
+                for m in s.metrics:
+                    assert c.start_ms <= m.emit_ms <= c.end_ms
+                    assert isinstance(m.value, int) and m.value >= 0
+                handle = [m.value for m in s.metrics if m.name == "tHandle"]
+                if handle:
+                    parts = (
+                        sum(m.value for m in s.metrics if m.name == n)
+                        for n in ("tTalk", "tHeld", "tAcw")
+                    )
+                    assert handle == [sum(parts)]
+
+
+def test_max_duration_is_a_useful_bound(days: list[Day]) -> None:
+    longest = max(c.end_ms - c.start_ms for day in days for c in day.conversations)
+    assert longest <= days[0].source.max_duration_ms <= 8 * MS_PER_HOUR
+
+
+def test_ids_exist_in_the_organisation(everything: list[tuple[Organisation, Conversation]]) -> None:
+    for org, c in everything:
+        for p in c.participants:
+            if p.user_id is not None:
+                assert p.purpose == "agent"
+                org.user(p.user_id)
+            for s in p.sessions:
+                for seg in s.segments:
+                    if seg.queue_id is not None:
+                        org.queue(seg.queue_id)
+                    if seg.wrap_up_code is not None:
+                        assert seg.segment_type == "wrapup"
+                        org.wrapup_code(seg.wrap_up_code)
+        for division_id in c.division_ids:
+            org.division(division_id)
+
+
+def test_enum_values_are_in_the_vocabulary(conversations: list[Conversation]) -> None:
+    seen: dict[str, set[str]] = {k: set() for k in ("media", "purpose", "segment", "disconnect")}
+    for c in conversations:
+        assert c.originating_direction in DIRECTIONS
+        for p in c.participants:
+            seen["purpose"].add(p.purpose)
+            for s in p.sessions:
+                seen["media"].add(s.media_type)
+                assert s.direction in DIRECTIONS
+                assert {m.name for m in s.metrics} <= CONVERSATION_METRICS
+                for seg in s.segments:
+                    seen["segment"].add(seg.segment_type)
+                    if seg.disconnect_type is not None:
+                        seen["disconnect"].add(seg.disconnect_type)
+    assert seen["media"] == {"voice", "chat", "message", "email", "callback"} <= MEDIA_TYPES
+    assert seen["purpose"] == {"customer", "ivr", "acd", "agent", "external"} <= PURPOSES
+    assert seen["segment"] == {"interact", "ivr", "alert", "hold", "wrapup", "dialing"}
+    assert seen["segment"] <= SEGMENT_TYPES
+    assert seen["disconnect"] == {"endpoint", "peer", "client", "transfer"} <= DISCONNECT_TYPES
+
+
+def test_some_conversations_cross_hour_boundaries_and_midnight(days: list[Day]) -> None:
+    for day in days:
+        crossing_hour = [
+            c for c in day.conversations if c.end_ms // MS_PER_HOUR > c.start_ms // MS_PER_HOUR
+        ]
+        assert len(crossing_hour) > 0.05 * len(day.conversations)
+        crossing_midnight = [
+            c for c in day.conversations if c.end_ms // MS_PER_DAY > c.start_ms // MS_PER_DAY
+        ]
+        assert crossing_midnight
+
+
+def test_stuck_conversations(days: list[Day]) -> None:
+    default = [c for day in days for c in day.conversations if c.stuck_at_ms is not None]
+    total = sum(len(day.conversations) for day in days)
+    assert 0.001 * total <= len(default) <= 0.006 * total
+    org = build_organisation(1)
+    source = ConversationSource(1, org, VolumeProfile(stuck_fraction=0.5))
+    hours = [source.hour(WEDNESDAY + h) for h in (10, 11)]
+    many = [c for hour in hours for c in hour]
+    stuck = [c for c in many if c.stuck_at_ms is not None]
+    assert share(len(stuck), len(many)) == pytest.approx(0.5, abs=0.06)
+    for c in stuck:
+        assert c.stuck_at_ms is not None and c.start_ms < c.stuck_at_ms < c.end_ms
+        agents = having(c, "agent")
+        if agents:
+            talk = next(s for s in segments(agents[-1]) if s.segment_type == "interact")
+            assert talk.start_ms < c.stuck_at_ms < talk.end_ms
+        record = render(c, c.end_ms + 365 * MS_PER_DAY, with_attributes=False)
+        assert "conversationEnd" not in record
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def rendered_sum(record: dict[str, Any], name: str) -> int:
+    return sum(
+        m["value"]
+        for p in record["participants"]
+        for s in p["sessions"]
+        for m in s.get("metrics", [])
+        if m["name"] == name
+    )
+
+
+def rendered_segments(record: dict[str, Any]) -> list[dict[str, Any]]:
+    return [seg for p in record["participants"] for s in p["sessions"] for seg in s["segments"]]
+
+
+def test_render_after_end_shows_the_whole_conversation(conversations: list[Conversation]) -> None:
+    for c in conversations[::5]:
+        if c.stuck_at_ms is not None:
+            continue
+        record = render(c, c.end_ms, with_attributes=True)
+        assert "conversationEnd" in record
+        assert all("segmentEnd" in seg for seg in rendered_segments(record))
+        assert len(record["participants"]) == len(c.participants)
+        customer = record["participants"][1 if kind(c) == "outbound" else 0]
+        assert customer["attributes"]["customerTier"] in ("gold", "silver", "bronze")
+        for name in ("nOffered", "tAnswered", "tAbandon", "tTalk", "tHeld", "tAcw", "tHandle"):
+            assert rendered_sum(record, name) == sum(metric_values(c, name))
+        handle = rendered_sum(record, "tHandle")
+        parts = (rendered_sum(record, n) for n in ("tTalk", "tHeld", "tAcw"))
+        assert handle == sum(parts)
+        purposes = [p["purpose"] for p in record["participants"]]
+        if rendered_sum(record, "tAbandon") and purposes.count("acd") == 1:
+            assert "agent" not in purposes
+        if "acd" in purposes:
+            # report-semantics §2: queue_id is the earliest queueId on an acd participant.
+            acd = next(p for p in record["participants"] if p["purpose"] == "acd")
+            assert (
+                acd["sessions"][0]["segments"][0]["queueId"]
+                == segments(having(c, "acd")[0])[0].queue_id
+            )
+        first_session = record["participants"][0]["sessions"][0]
+        assert first_session["mediaType"] == c.participants[0].sessions[0].media_type
+
+
+def test_render_mid_conversation_is_ongoing(conversations: list[Conversation]) -> None:
+    checked = 0
+    for c in conversations[::5]:
+        cut = (c.start_ms + c.end_ms) // 2
+        record = render(c, cut, with_attributes=False)
+        assert "conversationEnd" not in record
+        segs = rendered_segments(record)
+        assert any("segmentEnd" not in seg for seg in segs)
+        emitted = sum(
+            len(s.get("metrics", [])) for p in record["participants"] for s in p["sessions"]
+        )
+        assert emitted == sum(
+            1 for s in sessions(c) for m in s.metrics if m.emit_ms <= c.cut_ms(cut)
+        )
+        just_before = render(c, c.end_ms - 1, with_attributes=False)
+        assert "conversationEnd" not in just_before
+        at_start = render(c, c.start_ms + 1, with_attributes=False)
+        assert "conversationEnd" not in at_start
+        assert at_start["participants"][0]["sessions"][0]["segments"][0].get("segmentEnd") is None
+        checked += 1
+    assert checked > 1000
+
+
+# --- speed ---------------------------------------------------------------------------------
+
+
+def test_a_busy_day_generates_quickly() -> None:
+    source = ConversationSource(3, build_organisation(3), VolumeProfile(peak_per_hour=2000))
+    began = time.perf_counter()
+    count = sum(len(source.hour(h)) for h in range(WEDNESDAY, WEDNESDAY + 24))
+    elapsed = time.perf_counter() - began
+    assert count > 18_000
+    assert elapsed < 5.0

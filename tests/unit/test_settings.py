@@ -1,0 +1,226 @@
+"""The settings loader: interpolation, secrets from files, and every error with its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app.errors import ConfigError
+from app.settings import load_settings, parse_settings, resolve_config_path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _problems(raw: Any, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(raw, environ=environ or {})
+    return caught.value.problems
+
+
+def _minimal(**report: Any) -> dict[str, Any]:
+    return {"reports": [{"name": "r", **report}]}
+
+
+def test_committed_settings_are_the_embedded_default() -> None:
+    settings = load_settings(REPO / "settings.yaml", environ={})
+    assert settings.genesys.environment == "sandbox"
+    assert settings.storage.kind == "local"
+    assert settings.storage.directory == Path("reports")
+    assert [r.name for r in settings.reports] == ["queue-daily", "agent-hourly"]
+    daily, hourly = settings.reports
+    assert daily.timezone == "Europe/Berlin" and daily.period == "previous_day"
+    assert hourly.period == "previous_hour" and "agent_id" in hourly.group_by
+
+
+def test_three_kinds_of_problem_are_reported_together(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "genesys:\n  environment: sandbox\n  colour: blue\n"
+        "  client_secret: ${UNSET_SECRET_FOR_TEST}\n"
+        "reports:\n  - name: a\n  - name: b\n    schedule: '0 25 * * *'\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(bad, environ={})
+    problems = caught.value.problems
+    assert len(problems) == 3
+    assert any(p.startswith("genesys.colour: unknown key") for p in problems)
+    assert any(
+        p.startswith("reports[1].schedule: invalid hour field") and "25" in p for p in problems
+    )
+    assert (
+        "genesys.client_secret: environment variable UNSET_SECRET_FOR_TEST is not set" in problems
+    )
+
+
+def test_unknown_key_suggests_the_nearest_name() -> None:
+    problems = _problems(_minimal(timezon="UTC"))
+    assert problems[0].startswith("reports[0].timezon: unknown key (did you mean 'timezone'?)")
+
+
+def test_interpolation_defaults_and_literal_dollar() -> None:
+    raw = {
+        "genesys": {
+            "environment": "${ENV_NAME:-us-west-2}",
+            "client_id": "${CID}",
+            "client_secret": "pa$$word",
+        },
+        "reports": [{"name": "r"}],
+    }
+    settings = parse_settings(raw, environ={"CID": "abc"})
+    assert settings.genesys.environment == "usw2.pure.cloud"
+    assert settings.genesys.client_id == "abc"
+    secret = settings.genesys.secret()
+    assert secret is not None and secret.get_secret_value() == "pa$word"
+
+
+def test_secret_from_file_and_its_problems(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("s3cr3t\n")
+    genesys = {
+        "environment": "mypurecloud.ie",
+        "client_id": "id",
+        "client_secret_file": str(secret_file),
+    }
+    raw: dict[str, Any] = {"genesys": genesys, "reports": [{"name": "r"}]}
+    settings = parse_settings(raw, environ={})
+    secret = settings.genesys.secret()
+    assert secret is not None and secret.get_secret_value() == "s3cr3t"
+    assert "s3cr3t" not in repr(settings)
+
+    missing = dict(raw, genesys={**genesys, "client_secret_file": str(tmp_path / "nope")})
+    assert any(p.startswith("genesys.client_secret_file: cannot read") for p in _problems(missing))
+    both = dict(raw, genesys={**genesys, "client_secret": "x"})
+    assert any("not both" in p for p in _problems(both))
+
+
+def test_real_environment_needs_credentials() -> None:
+    problems = _problems(
+        {"genesys": {"environment": "mypurecloud.com"}, "reports": [{"name": "r"}]}
+    )
+    assert problems == [
+        "genesys: environment mypurecloud.com needs client_id and client_secret "
+        "(or client_secret_file)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("report", "key", "fragment"),
+    [
+        ({"timezone": "Europe/Berln"}, "reports[0].timezone", "not an IANA time zone"),
+        ({"schedule": "0 6 * *"}, "reports[0].schedule", "has 4 fields"),
+        ({"schedule": "0 6 * * 9"}, "reports[0].schedule", "day-of-week"),
+        ({"period": "yesterday"}, "reports[0].period", "previous_day"),
+        ({"period": "P1M"}, "reports[0].period", "look-back duration"),
+        ({"window": "P1M"}, "reports[0].window", "no fixed length"),
+        ({"window": "PT0S"}, "reports[0].window", "longer than zero"),
+        ({"group_by": ["queue"]}, "reports[0].group_by[0]", "'queue' is not allowed"),
+        ({"metrics": []}, "reports[0].metrics", "at least one metric"),
+        ({"metrics": ["answered", "answered"]}, "reports[0].metrics", "more than once"),
+        ({"formats": ["xlsx"]}, "reports[0].formats[0]", "'xlsx' is not allowed"),
+        ({"name": "../etc"}, "reports[0].name", "letters, digits"),
+        ({"service_level_seconds": 0}, "reports[0].service_level_seconds", "greater than 0"),
+        ({"fetch": "fast"}, "reports[0].fetch", "'fast' is not allowed"),
+        ({"filters": {"media_types": ["phone"]}}, "reports[0].filters.media_types", "phone"),
+        ({"custom_metrics": {"x": "answered +"}}, "reports[0].custom_metrics.x", "not an expr"),
+        (
+            {"custom_metrics": {"x": "answered.__class__"}},
+            "reports[0].custom_metrics.x",
+            "Attribute is not allowed",
+        ),
+        (
+            {"custom_metrics": {"x": "open('f')"}},
+            "reports[0].custom_metrics.x",
+            "may be called",
+        ),
+        (
+            {"custom_metrics": {"answered": "offered"}},
+            "reports[0].custom_metrics",
+            "built-in metric names: answered",
+        ),
+    ],
+)
+def test_report_problems_name_their_key(report: dict[str, Any], key: str, fragment: str) -> None:
+    problems = _problems(_minimal(**report))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{key}: "), problems
+    assert fragment in problems[0]
+
+
+def test_custom_metric_expressions_over_metric_names_are_accepted() -> None:
+    expression = "round(service_level * 100, 1) if offered > 0 else max(0, answered)"
+    settings = parse_settings(_minimal(custom_metrics={"sla_pct": expression}), environ={})
+    assert settings.reports[0].custom_metrics == {"sla_pct": expression}
+
+
+def test_duplicate_report_names_are_reported_with_other_problems() -> None:
+    raw = {"reports": [{"name": "x"}, {"name": "x", "window": "bad"}]}
+    problems = _problems(raw)
+    assert "reports[1].name: 'x' is used by another report" in problems
+    assert any(p.startswith("reports[1].window:") for p in problems)
+
+
+def test_storage_and_s3_presign_bounds() -> None:
+    raw: dict[str, Any] = {"storage": {"kind": "s3"}, "reports": [{"name": "r"}]}
+    assert _problems(raw) == [
+        "storage: kind is s3 but there is no s3 section (bucket, region, ...)"
+    ]
+    raw["storage"]["s3"] = {"bucket": "reports-bucket", "presign_expiry": "P8D"}
+    assert _problems(raw) == [
+        "storage.s3.presign_expiry: SigV4 presigned URLs last from 1 second to 7 days (P7D)"
+    ]
+    raw["storage"]["s3"]["presign_expiry"] = "PT12H"
+    settings = parse_settings(raw, environ={})
+    assert settings.storage.s3 is not None
+    assert settings.storage.s3.presign_expiry.total_seconds() == 43_200
+
+
+def test_sandbox_fault_rules_need_one_mode() -> None:
+    raw = {"sandbox": {"faults": [{"endpoint": "details_query"}]}, "reports": [{"name": "r"}]}
+    assert _problems(raw)[0].startswith("sandbox.faults[0]: give either kind")
+    raw = {"sandbox": {"faults": [{"script": ["503", "boom"]}]}, "reports": [{"name": "r"}]}
+    assert _problems(raw)[0].startswith("sandbox.faults[0].script[1]:")
+
+
+def test_top_level_shape_problems() -> None:
+    assert _problems([1, 2]) == ["(top level): expected a mapping of sections"]
+    assert _problems({"reports": []})[0].startswith("reports: ")
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("reports:\n  - name: [unclosed\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert caught.value.problems[0].startswith("line ")
+    assert "not valid YAML" in caught.value.problems[0]
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path / "absent.yaml", environ={})
+    assert "cannot read" in caught.value.problems[0]
+
+
+def test_config_path_precedence() -> None:
+    env = {"GENESYS_REPORTS_CONFIG": "/etc/gr.yaml"}
+    assert resolve_config_path("cli.yaml", env) == Path("cli.yaml")
+    assert resolve_config_path(None, env) == Path("/etc/gr.yaml")
+    assert resolve_config_path(None, {}) == Path("settings.yaml")
+
+
+def test_settings_are_frozen() -> None:
+    settings = parse_settings(_minimal(), environ={})
+    with pytest.raises(ValueError, match="frozen"):
+        settings.reports[0].name = "other"
+
+
+def test_yaml_is_read_safely(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("reports: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert "not valid YAML" in caught.value.problems[0]
+    assert yaml.safe_dump({"ok": 1})  # the loader above used safe_load, not an unsafe one
