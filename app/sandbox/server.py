@@ -49,6 +49,8 @@ _FILTER_FAMILIES = (
     "resolutionFilters",
 )
 _SELECTION_CACHE_SIZE = 256
+# Generated hours kept in memory (about 4 KB a conversation); evicted hours are regenerated.
+_CACHED_HOURS = 24 * 8
 
 
 class Sandbox:
@@ -66,6 +68,7 @@ class Sandbox:
                 weekend_factor=settings.volume.weekend_factor,
                 stuck_fraction=settings.volume.stuck_fraction,
             ),
+            cache_hours=_CACHED_HOURS,
         )
         self.tokens = TokenStore(
             client_id=settings.client_id,

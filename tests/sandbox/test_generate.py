@@ -8,7 +8,6 @@ import random
 import re
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -781,15 +780,3 @@ def test_render_mid_conversation_is_ongoing(conversations: list[Conversation]) -
         assert at_start["participants"][0]["sessions"][0]["segments"][0].get("segmentEnd") is None
         checked += 1
     assert checked > 1000
-
-
-# --- speed ---------------------------------------------------------------------------------
-
-
-def test_a_busy_day_generates_quickly() -> None:
-    source = ConversationSource(3, build_organisation(3), VolumeProfile(peak_per_hour=2000))
-    began = time.perf_counter()
-    count = sum(len(source.hour(h)) for h in range(WEDNESDAY, WEDNESDAY + 24))
-    elapsed = time.perf_counter() - began
-    assert count > 18_000
-    assert elapsed < 5.0
