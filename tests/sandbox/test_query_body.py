@@ -17,69 +17,16 @@ from app.sandbox.query_body import (
     parse_query,
 )
 from app.sandbox.records import Conversation, Participant, Segment, Session, render
+from tests.examples import official_clause_example, official_queue_example
 
 LIMITS = QueryLimits()
 DAY = "2024-05-01T00:00:00.000Z/2024-05-02T00:00:00.000Z"
 
 # §4.2, verbatim apart from the placeholders.
-OFFICIAL_QUEUE_EXAMPLE: dict[str, Any] = {
-    "interval": "2018-01-07T19:42:31.141Z/2018-02-06T19:42:31.141Z",
-    "order": "desc",
-    "paging": {"pageSize": 100, "pageNumber": 1},
-    "segmentFilters": [
-        {
-            "type": "and",
-            "predicates": [
-                {
-                    "type": "dimension",
-                    "dimension": "segmentType",
-                    "operator": "matches",
-                    "value": "interact",
-                },
-                {"type": "dimension", "dimension": "queueId", "operator": "matches", "value": "q1"},
-                {"type": "dimension", "dimension": "segmentEnd", "operator": "notExists"},
-            ],
-        }
-    ],
-    "conversationFilters": [
-        {
-            "type": "and",
-            "predicates": [
-                {"type": "dimension", "dimension": "conversationEnd", "operator": "notExists"}
-            ],
-        }
-    ],
-}
-OFFICIAL_CLAUSE_EXAMPLE: dict[str, Any] = {
-    "interval": DAY,
-    "order": "asc",
-    "orderBy": "conversationStart",
-    "paging": {"pageSize": 100, "pageNumber": 1},
-    "segmentFilters": [
-        {
-            "type": "or",
-            "clauses": [
-                {
-                    "type": "and",
-                    "predicates": [
-                        {
-                            "type": "dimension",
-                            "dimension": "purpose",
-                            "operator": "matches",
-                            "value": "acd",
-                        },
-                        {
-                            "type": "dimension",
-                            "dimension": "mediaType",
-                            "operator": "matches",
-                            "value": "voice",
-                        },
-                    ],
-                }
-            ],
-        }
-    ],
-}
+OFFICIAL_QUEUE_EXAMPLE = official_queue_example(
+    "2018-01-07T19:42:31.141Z/2018-02-06T19:42:31.141Z", "q1"
+)
+OFFICIAL_CLAUSE_EXAMPLE = official_clause_example(DAY)
 TUTORIAL_FAKE_BODY: dict[str, Any] = {
     "query": "*",
     "timeRange": {"from": "2024-05-01", "to": "2024-05-02"},

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from app.sandbox.server import RunningSandbox
+from tests.examples import official_clause_example, official_queue_example
 from tests.sandbox.api import JOBS, QUERY, basic, call, get_token, query_all_pages
 from tests.sandbox.conftest import NOW, StartSandbox
 
@@ -132,26 +133,7 @@ async def test_official_nested_clause_example_returns_conversations(
     sandbox: RunningSandbox, http: aiohttp.ClientSession
 ) -> None:
     token = await get_token(http, sandbox)
-    body = {
-        "interval": _interval(DAY + timedelta(hours=9), DAY + timedelta(hours=10)),
-        "order": "asc",
-        "orderBy": "conversationStart",
-        "paging": {"pageSize": 100, "pageNumber": 1},
-        "segmentFilters": [
-            {
-                "type": "or",
-                "clauses": [
-                    {
-                        "type": "and",
-                        "predicates": [
-                            {"type": "dimension", "dimension": "purpose", "value": "acd"},
-                            {"type": "dimension", "dimension": "mediaType", "value": "voice"},
-                        ],
-                    }
-                ],
-            }
-        ],
-    }
+    body = official_clause_example(_interval(DAY + timedelta(hours=9), DAY + timedelta(hours=10)))
     status, payload, _ = await call(http, sandbox, "POST", QUERY, token, json=body)
     assert status == 200
     assert payload["totalHits"] > 0 and payload["conversations"]
@@ -183,29 +165,7 @@ async def test_official_waiting_in_queue_example(
     assert waiting, "the sandbox should have someone waiting in a queue at 10:30 on a weekday"
     conversation_id, queue_id = waiting[0]
     token = await get_token(http, sandbox)
-    body = {
-        "interval": _interval(NOW - timedelta(hours=2), NOW),
-        "order": "desc",
-        "paging": {"pageSize": 100, "pageNumber": 1},
-        "segmentFilters": [
-            {
-                "type": "and",
-                "predicates": [
-                    {"type": "dimension", "dimension": "segmentType", "value": "interact"},
-                    {"type": "dimension", "dimension": "queueId", "value": queue_id},
-                    {"type": "dimension", "dimension": "segmentEnd", "operator": "notExists"},
-                ],
-            }
-        ],
-        "conversationFilters": [
-            {
-                "type": "and",
-                "predicates": [
-                    {"type": "dimension", "dimension": "conversationEnd", "operator": "notExists"}
-                ],
-            }
-        ],
-    }
+    body = official_queue_example(_interval(NOW - timedelta(hours=2), NOW), queue_id)
     status, payload, _ = await call(http, sandbox, "POST", QUERY, token, json=body)
     assert status == 200, payload
     found = {c["conversationId"] for c in payload["conversations"]}
@@ -519,20 +479,23 @@ async def test_scripted_faults_in_order(
     assert (await call(http, running, "GET", "/api/v2/routing/queues", token))[0] == 200
 
 
-async def test_connection_reset(start_sandbox: StartSandbox, http: aiohttp.ClientSession) -> None:
-    running = await start_sandbox(faults=[{"endpoint": "details_query", "script": ["reset"]}])
-    token = await get_token(http, running)
-    body = {"interval": _interval(DAY, DAY + timedelta(minutes=5))}
-    with pytest.raises((aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)):
-        await call(http, running, "POST", QUERY, token, json=body)
-    assert (await call(http, running, "POST", QUERY, token, json=body))[0] == 200
-
-
-async def test_truncated_body(start_sandbox: StartSandbox, http: aiohttp.ClientSession) -> None:
-    running = await start_sandbox(faults=[{"endpoint": "details_query", "script": ["truncated"]}])
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("reset", (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)),
+        ("truncated", (aiohttp.ClientPayloadError,)),
+    ],
+)
+async def test_connection_faults(
+    start_sandbox: StartSandbox,
+    http: aiohttp.ClientSession,
+    kind: str,
+    error: tuple[type[Exception], ...],
+) -> None:
+    running = await start_sandbox(faults=[{"endpoint": "details_query", "script": [kind]}])
     token = await get_token(http, running)
     body = {"interval": _interval(DAY + timedelta(hours=10), DAY + timedelta(hours=11))}
-    with pytest.raises(aiohttp.ClientPayloadError):
+    with pytest.raises(error):
         await call(http, running, "POST", QUERY, token, json=body)
     assert (await call(http, running, "POST", QUERY, token, json=body))[0] == 200
 

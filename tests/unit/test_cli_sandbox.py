@@ -13,6 +13,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.examples import official_clause_example
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -73,26 +75,7 @@ async def test_standalone_sandbox_serves_tokens_and_queries(
         start = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
         start -= timedelta(days=1)
         interval = f"{start:%Y-%m-%dT%H:%M:%SZ}/{start + timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}"
-        body = {
-            "interval": interval,
-            "order": "asc",
-            "orderBy": "conversationStart",
-            "paging": {"pageSize": 100, "pageNumber": 1},
-            "segmentFilters": [
-                {
-                    "type": "or",
-                    "clauses": [
-                        {
-                            "type": "and",
-                            "predicates": [
-                                {"type": "dimension", "dimension": "purpose", "value": "acd"},
-                                {"type": "dimension", "dimension": "mediaType", "value": "voice"},
-                            ],
-                        }
-                    ],
-                }
-            ],
-        }
+        body = official_clause_example(interval)
         async with http.post(
             f"{base_url}/api/v2/analytics/conversations/details/query",
             json=body,
