@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -12,13 +13,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import orjson
 from pydantic import SecretStr
 
 from app.cron import parse_cron
 from app.durations import format_duration
 from app.errors import ConfigError, ReportsError
+from app.genesys.query import details_query
+from app.logs import configure_logging
+from app.models import Period
+from app.periods import explicit_period, parse_instant, report_period, split_windows
 from app.regions import SANDBOX
-from app.settings import SandboxSettings, Settings, load_settings, resolve_config_path
+from app.settings import (
+    ReportSettings,
+    SandboxSettings,
+    Settings,
+    load_settings,
+    resolve_config_path,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="genesys-reports",
         description="Scheduled business reports from Genesys Cloud conversation analytics.",
         parents=[common],
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log verbosity (logs go to stderr; JSON lines unless stderr is a terminal)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
@@ -53,17 +71,40 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--client-id", help="OAuth client id the sandbox accepts")
     sandbox.add_argument("--client-secret", help="OAuth client secret the sandbox accepts")
     sandbox.add_argument("--seed", type=int, help="seed of the synthetic organisation")
+    query = commands.add_parser(
+        "query",
+        parents=[common],
+        help="print the request bodies a report would send, without sending them",
+        description="Print, one JSON object a line, the detail-query body of each window of "
+        "a report's period (page 1). Nothing is sent; no credentials are needed.",
+    )
+    query.add_argument("--report", required=True, help="the report's name")
+    _period_arguments(query)
     return parser
+
+
+def _period_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument(
+        "--period",
+        help="previous_hour, previous_day, previous_week, previous_month (in the report's "
+        "time zone) or a look-back duration such as PT6H",
+    )
+    group.add_argument("--start", help="ISO-8601 instant with offset, e.g. 2024-05-01T00:00+02:00")
+    parser.add_argument("--end", help="ISO-8601 instant with offset (with --start)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     config = getattr(args, "config", None)
+    configure_logging(args.log_level)
     try:
         if args.command == "check-config":
             return _check_config(resolve_config_path(config))
         if args.command == "sandbox":
             return _sandbox(args, config)
+        if args.command == "query":
+            return _query(args, load_settings(resolve_config_path(config)))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -72,6 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees a command
 
 
@@ -116,6 +162,38 @@ def _summary(settings: Settings) -> str:
             f"{len(report.metrics)} metrics{custom}, formats {', '.join(report.formats)}"
         )
     return "\n".join(lines)
+
+
+def _period(args: argparse.Namespace, report: ReportSettings) -> Period:
+    """The period named on the command line; bad input is a usage error (exit 2)."""
+    try:
+        if args.start is not None:
+            if args.end is None:
+                raise ValueError("--start needs --end")
+            return explicit_period(
+                parse_instant(args.start), parse_instant(args.end), report.timezone
+            )
+        if args.end is not None:
+            raise ValueError("--end needs --start")
+        return report_period(args.period, datetime.now(UTC), report.timezone, report.delay)
+    except ValueError as exc:
+        raise ConfigError("command line", [f"period: {exc}"]) from None
+
+
+def _report(settings: Settings, name: str) -> ReportSettings:
+    try:
+        return settings.report(name)
+    except KeyError as exc:
+        raise ConfigError("command line", [f"--report: {exc.args[0]}"]) from None
+
+
+def _query(args: argparse.Namespace, settings: Settings) -> int:
+    report = _report(settings, args.report)
+    period = _period(args, report)
+    for window in split_windows(period, report.window):
+        body = details_query(report.filters, window).page(1, settings.genesys.page_size).body()
+        sys.stdout.write(orjson.dumps(body).decode() + "\n")
+    return 0
 
 
 def _sandbox(args: argparse.Namespace, config: str | None) -> int:

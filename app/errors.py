@@ -5,10 +5,19 @@
     ReportsError                  anything this program raises on purpose
     ├── ConfigError               settings unreadable or invalid (exit 2); lists every problem
     ├── SandboxError              the embedded sandbox could not start
-    └── GenesysError              a Genesys Cloud call failed for good (added by the client)
+    └── GenesysError              a Genesys Cloud call failed for good
+        ├── GenesysAuthError      no token: bad client id/secret, wrong environment
+        ├── GenesysApiError       a non-retryable answer (400, 403, 404, ...): code, message,
+        │                         contextId
+        ├── GenesysRateLimitError a 429 asking to wait longer than genesys.max_retry_after
+        ├── GenesysUnavailableError  retries exhausted (5xx, timeouts, resets, bad bodies)
+        ├── GenesysProtocolError  an answer that breaks the documented contract
+        └── GenesysJobError       an async job ended FAILED, EXPIRED or CANCELLED, or took
+                                  too long
 
 Library exceptions (aiohttp, botocore, yaml, pydantic) are translated into these at the boundary
-where they happen, carrying what was being done. Messages never contain secrets.
+where they happen, carrying what was being done (endpoint, window). Messages never contain
+secrets or tokens.
 """
 
 from __future__ import annotations
@@ -35,3 +44,58 @@ class ConfigError(ReportsError):
 
 class SandboxError(ReportsError):
     """The embedded Genesys Cloud sandbox could not start or serve."""
+
+
+class GenesysError(ReportsError):
+    """A Genesys Cloud call failed for good. ``what`` says what was being done."""
+
+    def __init__(self, message: str, *, what: str = "") -> None:
+        self.what = what
+        super().__init__(f"{what}: {message}" if what else message)
+
+
+class GenesysAuthError(GenesysError):
+    """The token endpoint refused the client, or could not be reached."""
+
+
+class GenesysApiError(GenesysError):
+    """A response that retrying cannot fix, with the Genesys error fields."""
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        code: str,
+        message: str,
+        context_id: str,
+        what: str = "",
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.genesys_message = message
+        self.context_id = context_id
+        detail = f"HTTP {status} {code}: {message}"
+        if context_id:
+            detail += f" (contextId {context_id})"
+        super().__init__(detail, what=what)
+
+
+class GenesysRateLimitError(GenesysError):
+    """Genesys asked to wait longer than we are willing to (a daily quota, most likely)."""
+
+
+class GenesysUnavailableError(GenesysError):
+    """Retries were exhausted; ``cause`` is the last failure's kind (``503``, ``timeout``...)."""
+
+    def __init__(self, message: str, *, cause: str, attempts: int, what: str = "") -> None:
+        self.cause = cause
+        self.attempts = attempts
+        super().__init__(message, what=what)
+
+
+class GenesysProtocolError(GenesysError):
+    """The API answered in a way its contract does not allow (e.g. a repeated cursor)."""
+
+
+class GenesysJobError(GenesysError):
+    """An async analytics job did not deliver its results."""

@@ -34,6 +34,7 @@ from app import vocabulary
 from app.cron import parse_cron
 from app.durations import parse_duration
 from app.errors import ConfigError
+from app.genesys.filters import ConversationFilter, SegmentFilter
 from app.regions import SANDBOX, normalise_environment
 
 CONFIG_ENV_VAR = "GENESYS_REPORTS_CONFIG"
@@ -159,7 +160,14 @@ def _timezone(value: str) -> str:
     return value
 
 
+def _genesys_id(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", value):
+        raise ValueError(f"'{value}' is not a Genesys id (a UUID such as 3f1c...-...)")
+    return value.lower()
+
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+GenesysId = Annotated[str, AfterValidator(_genesys_id)]
 PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
 
@@ -185,6 +193,11 @@ class GenesysSettings(Strict):
     max_retry_after: PositiveDuration = timedelta(seconds=180)
     retry_attempts: int = Field(default=6, ge=1, le=100)
     retry_max_time: PositiveDuration = timedelta(minutes=5)
+    retry_backoff: PositiveDuration = timedelta(seconds=0.5)
+    retry_backoff_max: PositiveDuration = timedelta(seconds=30)
+    job_poll_interval: PositiveDuration = timedelta(seconds=1)
+    job_timeout: PositiveDuration = timedelta(minutes=30)
+    job_page_size: int = Field(default=1000, ge=1, le=10_000)
 
     @field_validator("environment")
     @classmethod
@@ -254,6 +267,14 @@ class FaultSettings(Strict):
     def _one_mode(self) -> FaultSettings:
         if (self.kind is None) == (not self.script):
             raise ValueError("give either kind (with probability) or script, not both or neither")
+        kinds = {str(kind) for kind in (self.kind, *self.script) if kind not in (None, "ok")}
+        job_kinds = kinds & {"job_failed", "job_expired"}
+        if job_kinds and self.endpoint != "jobs_submit":
+            raise ValueError(
+                f"{', '.join(sorted(job_kinds))} act on job submissions: use endpoint jobs_submit"
+            )
+        if "revoke_token" in kinds and self.endpoint == "token":
+            raise ValueError("revoke_token acts on API requests, not on the token endpoint")
         return self
 
 
@@ -271,6 +292,12 @@ class SandboxLimits(Strict):
     max_results: int = Field(default=100_000, ge=1)
     lookup_max_page_size: int = Field(default=500, ge=1)
 
+    @model_validator(mode="after")
+    def _defaults_within_caps(self) -> SandboxLimits:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("default_page_size is larger than max_page_size")
+        return self
+
 
 class JobSettings(Strict):
     delay: Duration = timedelta(seconds=2)
@@ -278,6 +305,12 @@ class JobSettings(Strict):
     availability_lag: Duration = timedelta(hours=2)
     default_page_size: int = Field(default=1000, ge=1)
     max_page_size: int = Field(default=10_000, ge=1)
+
+    @model_validator(mode="after")
+    def _default_within_cap(self) -> JobSettings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("default_page_size is larger than max_page_size")
+        return self
 
 
 class SandboxSettings(Strict):
@@ -346,13 +379,13 @@ class ReportFilters(Strict):
     """Simple forms, turned into Genesys predicates; raw filters are passed through."""
 
     media_types: list[str] = []
-    queue_ids: list[str] = []
+    queue_ids: list[GenesysId] = []
     directions: list[Literal["inbound", "outbound"]] = []
-    wrapup_codes: list[str] = []
-    user_ids: list[str] = []
+    wrapup_codes: list[GenesysId] = []
+    user_ids: list[GenesysId] = []
     exclude_ongoing: bool = False
-    segment_filters: list[dict[str, Any]] = []
-    conversation_filters: list[dict[str, Any]] = []
+    segment_filters: list[SegmentFilter] = []
+    conversation_filters: list[ConversationFilter] = []
 
     @field_validator("media_types")
     @classmethod

@@ -58,6 +58,10 @@ class TokenStore:
         if token is not None:
             token.revoked = True
 
+    def issued_values(self) -> list[str]:
+        """Every token ever issued (for tests that prove none leaked into logs)."""
+        return list(self._tokens)
+
     def revoke_all(self) -> None:
         for token in self._tokens.values():
             token.revoked = True

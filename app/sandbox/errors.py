@@ -18,9 +18,18 @@ _MESSAGES = {
     "bad.gateway": "The gateway received an invalid response.",
     "service.unavailable": "The service is currently unavailable.",
     "request.timeout": "The request timed out.",
+    "method.not.allowed": "The requested method is not supported for this resource.",
+    "request.entity.too.large": "The request is over the size limit.",
 }
-STATUS_CODES = {500: "internal.server.error", 502: "bad.gateway", 503: "service.unavailable"}
-STATUS_CODES[504] = "request.timeout"
+STATUS_CODES = {
+    404: "not.found",
+    405: "method.not.allowed",
+    413: "request.entity.too.large",
+    500: "internal.server.error",
+    502: "bad.gateway",
+    503: "service.unavailable",
+    504: "request.timeout",
+}
 
 
 def json_response(
@@ -60,16 +69,30 @@ def error_response(
     )
 
 
-def too_many_requests(request: web.Request, retry_after: int | None) -> web.Response:
-    """The normalized 429 of reference §8; without Retry-After when ``retry_after`` is None."""
+def too_many_requests(
+    request: web.Request,
+    retry_after: int | None,
+    *,
+    limit: int,
+    window_seconds: int,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """The 429 of reference §8: the normalized one with ``Retry-After``, or (``retry_after``
+    None) the older ``too.many.requests`` without it."""
+    extra = dict(headers or {})
     if retry_after is None:
         return error_response(
-            request, 429, "too.many.requests", "Rate limit exceeded the maximum. Retry later."
+            request,
+            429,
+            "too.many.requests",
+            f"Rate limit exceeded the maximum [{limit}] requests within [{window_seconds}] seconds",
+            headers=extra,
         )
+    extra["Retry-After"] = str(retry_after)
     return error_response(
         request,
         429,
         "too.many.requests.retry.after",
         f"Rate limit exceeded the maximum. Retry the request in [{retry_after}] seconds",
-        headers={"Retry-After": str(retry_after)},
+        headers=extra,
     )

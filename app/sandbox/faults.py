@@ -2,7 +2,9 @@
 
 Rules come from ``sandbox.faults``: a scripted sequence is consumed one entry per matching
 request (``ok`` lets one through), a kind with a probability is drawn from a seeded generator so
-that a run can be replayed. The first rule that yields a fault wins.
+that a run can be replayed. The first rule that yields a fault wins, and a script's ``ok`` step
+lets its request through untouched (later rules are not consulted for it). ``*`` means every API
+endpoint; the token endpoint is faulted only when a rule names it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class FaultPlan:
         """The fault for this request, with ``kind`` set, or None."""
         for rule in self._rules:
             spec = rule.settings
-            if spec.endpoint not in ("*", endpoint):
+            wildcard = spec.endpoint == "*" and endpoint != "token"
+            if not wildcard and spec.endpoint != endpoint:
                 continue
             if spec.script:
                 if not rule.remaining:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.sandbox.query_body import ParsedQuery
+from app.sandbox.records import Conversation
 
 
 @dataclass(slots=True)
@@ -21,8 +22,8 @@ class Job:
     delay_seconds: float
     expiry_seconds: float
     outcome: str = "FULFILLED"  # or "FAILED" / "EXPIRED" when injected
-    results: list[dict[str, Any]] | None = None  # computed once, at first fetch
-    availability_ms: int = 0
+    results: list[Conversation] | None = None  # selected once, at the first results fetch
+    availability_ms: int = 0  # the watermark the job's results reflect
 
     def state(self) -> str:
         elapsed = time.monotonic() - self.submitted_at
@@ -54,6 +55,9 @@ class JobStore:
     jobs: dict[str, Job] = field(default_factory=dict)
 
     def add(self, job: Job) -> None:
+        # Expired jobs are gone for good; dropping them keeps a long-running sandbox small.
+        for old in [j for j in self.jobs.values() if j.state() == "EXPIRED"]:
+            del self.jobs[old.job_id]
         self.jobs[job.job_id] = job
 
     def get(self, job_id: str) -> Job | None:

@@ -226,6 +226,12 @@ def _invalid_value(path: str, value: object, field_type: str, allowed: frozenset
     )
 
 
+# The synthetic data is generated per hour since the Unix epoch; far-off years are refused
+# rather than generated (or crashing the generator).
+_EARLIEST_MS: Final = 31_536_000_000  # 1971-01-01
+_LATEST_MS: Final = 7_258_118_400_000  # 2200-01-01
+
+
 def _invalid_date(path: str, text: object) -> BodyError:
     return BodyError("invalid.date", f"{_DATE_HINT}. Invalid value [{text}] at {path}")
 
@@ -270,6 +276,12 @@ def _interval_at(text: str, path: str) -> tuple[int, int]:
     end = _parse_instant(parts[1])
     if start is None or end is None:
         raise _invalid_date(path, text)
+    if not (start >= _EARLIEST_MS and end <= _LATEST_MS):
+        raise BodyError(
+            "invalid.date",
+            f"The interval [{text}] lies outside the years 1971-2199 the sandbox serves "
+            f"(at {path})",
+        )
     if end <= start:
         raise _bad(path, f"the interval [{text}] ends before or when it starts")
     return start, end

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import random
 import socket
 import struct
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ from app.sandbox.records import MS_PER_DAY, Conversation, iso_ms, render
 from app.settings import FaultSettings, SandboxSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger(__name__)
 _FILTER_FAMILIES = (
     "conversationFilters",
     "segmentFilters",
@@ -49,8 +51,9 @@ _FILTER_FAMILIES = (
     "resolutionFilters",
 )
 _SELECTION_CACHE_SIZE = 256
+_LOG_SIZE = 200_000
 # Generated hours kept in memory (about 4 KB a conversation); evicted hours are regenerated.
-_CACHED_HOURS = 24 * 8
+_CACHED_HOURS = 24 * 33  # a month-long query (limits.max_interval_days) plus its first day
 
 
 class Sandbox:
@@ -81,7 +84,9 @@ class Sandbox:
         self.faults = FaultPlan(seed=settings.seed)
         self.faults.replace(settings.faults)
         self.jobs = JobStore()
-        self.log: list[RequestRecord] = []
+        # Bounded, so a long-running standalone sandbox does not grow without end.
+        self.log: deque[RequestRecord] = deque(maxlen=_LOG_SIZE)
+        self._seq = 0
         self.limits = QueryLimits(
             max_page_size=settings.limits.max_page_size,
             default_page_size=settings.limits.default_page_size,
@@ -96,6 +101,7 @@ class Sandbox:
         )
         self._selections: OrderedDict[tuple[Any, ...], list[Conversation]] = OrderedDict()
         self._endpoints: dict[tuple[str, str], str] = {}
+        self._window_seconds = max(1, round(settings.rate_limit_window.total_seconds()))
 
     # --- clock and ground truth -----------------------------------------------------------
 
@@ -152,24 +158,21 @@ class Sandbox:
                 self._selections.popitem(last=False)
         return ordered
 
-    def select_for_job(self, query: ParsedQuery) -> tuple[list[dict[str, Any]], int]:
-        """Records an async job returns, as of the availability watermark, and the watermark."""
-        watermark = self.availability_ms()
+    def select_for_job(self, query: ParsedQuery, watermark: int) -> list[Conversation]:
+        """What an async job returns: conversations active in the interval, as known at the
+        availability ``watermark`` (reference §5.1, §5.4)."""
         # Conversations still active at the interval start can have begun long before it; the
         # sandbox looks back one day or the longest conversation, whichever is longer.
         low = query.start_ms - max(self.source.max_duration_ms, MS_PER_DAY)
         if query.start_of_day_interval_matching:
             low = query.start_ms - query.start_ms % MS_PER_DAY
-        records = []
-        for conversation in self.source.started_between(low, min(query.end_ms, watermark)):
-            if conversation.activity_end_ms(watermark) <= query.start_ms:
-                continue
-            record = render(conversation, watermark, with_attributes=True)
-            if matches(record, query):
-                records.append(record)
-        if query.limit is not None:
-            records = records[: query.limit]
-        return records, watermark
+        selected = [
+            c
+            for c in self.source.started_between(low, min(query.end_ms, watermark))
+            if c.activity_end_ms(watermark) > query.start_ms
+            and (query.filters.empty or matches(render(c, watermark, with_attributes=True), query))
+        ]
+        return selected[: query.limit] if query.limit is not None else selected
 
     # --- the application ------------------------------------------------------------------
 
@@ -180,6 +183,7 @@ class Sandbox:
         routes = [
             ("POST", "/oauth/token", self._token, "token"),
             ("GET", f"{api}/tokens/me", self._token_info, "tokens_me"),
+            ("HEAD", f"{api}/tokens/me", self._token_check, "tokens_me"),
             ("DELETE", f"{api}/tokens/me", self._token_delete, "tokens_me"),
             ("POST", f"{api}/analytics/conversations/details/query", self._query, "details_query"),
             ("POST", jobs, self._job_submit, "jobs_submit"),
@@ -205,8 +209,9 @@ class Sandbox:
         path = resource.canonical if resource is not None else ""
         endpoint = self._endpoints.get((request.method, path), "unknown")
         correlation_id = str(uuid.uuid4())
+        self._seq += 1
         record = RequestRecord(
-            seq=len(self.log) + 1,
+            seq=self._seq,
             endpoint=endpoint,
             method=request.method,
             path=request.path,
@@ -214,7 +219,16 @@ class Sandbox:
         )
         request[CONTEXT] = RequestContext(correlation_id, record)
         self.log.append(record)
-        response = await self._guarded(request, handler, endpoint, record)
+        try:
+            response = await self._guarded(request, handler, endpoint, record)
+        except web.HTTPException as exc:  # unknown path, wrong method, body too large
+            code = api_errors.STATUS_CODES.get(exc.status, "bad.request")
+            response = error_response(request, exc.status, code, exc.reason)
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception:  # a sandbox bug must still answer like Genesys, and be visible
+            log.exception("sandbox error handling %s %s", request.method, request.path)
+            response = error_response(request, 500, "internal.server.error")
         if not response.prepared:
             response.headers["ININ-Correlation-Id"] = correlation_id
         record.status = response.status
@@ -223,11 +237,15 @@ class Sandbox:
     async def _guarded(
         self, request: web.Request, handler: Handler, endpoint: str, record: RequestRecord
     ) -> web.StreamResponse:
+        # The fault is chosen on arrival, so scripts follow the order requests were sent in,
+        # whatever the latency and body reading do to their order later.
+        fault = None if endpoint in {"unknown", "admin"} else self.faults.choose(endpoint)
+        record.fault = fault.kind if fault else None
         await self._latency()
         if endpoint in {"unknown", "admin"}:
             return await handler(request)
-        fault = self.faults.choose(endpoint)
-        record.fault = fault.kind if fault else None
+        if endpoint == "details_query":
+            await _note_paging(request, record)
         if fault is not None:
             early = await self._early_fault(request, fault)
             if early is not None:
@@ -254,10 +272,22 @@ class Sandbox:
         self, request: web.Request, fault: FaultSettings
     ) -> web.StreamResponse | None:
         kind = str(fault.kind)
-        if kind == "429":
-            return too_many_requests(request, fault.retry_after_seconds)
-        if kind == "429_no_retry_after":
-            return too_many_requests(request, None)
+        if kind in {"429", "429_no_retry_after"}:
+            retry_after = fault.retry_after_seconds if kind == "429" else None
+            request[CONTEXT].record.detail["retry_after"] = retry_after
+            limit = self.settings.rate_limit_per_minute
+            # As if the budget were spent: the headers say so, as on a real 429.
+            return too_many_requests(
+                request,
+                retry_after,
+                limit=limit,
+                window_seconds=self._window_seconds,
+                headers={
+                    "inin-ratelimit-allowed": str(limit),
+                    "inin-ratelimit-count": str(limit),
+                    "inin-ratelimit-reset": str(max(1, fault.retry_after_seconds)),
+                },
+            )
         if kind.isdigit():
             status = int(kind)
             return error_response(request, status, api_errors.STATUS_CODES[status])
@@ -269,8 +299,9 @@ class Sandbox:
             return None
         if kind == "revoke_token":
             token = bearer_token(request.headers.get("Authorization"))
-            if token:
-                self.tokens.revoke(token)
+            if token is None:
+                return error_response(request, 401, "authentication.required")
+            self.tokens.revoke(token)
             return error_response(request, 401, "bad.credentials")
         if kind in {"job_failed", "job_expired"}:
             request[CONTEXT].job_outcome = "FAILED" if kind == "job_failed" else "EXPIRED"
@@ -288,9 +319,14 @@ class Sandbox:
         decision = self.limiter.take(token.label)
         headers = decision.headers()
         if not decision.allowed:
-            response = too_many_requests(request, decision.reset_seconds)
-            response.headers.update(headers)
-            return response
+            record.detail["retry_after"] = decision.reset_seconds
+            return too_many_requests(
+                request,
+                decision.reset_seconds,
+                limit=decision.limit,
+                window_seconds=self._window_seconds,
+                headers=headers,
+            )
         request[CONTEXT].ratelimit_headers = headers
         return None
 
@@ -328,6 +364,9 @@ class Sandbox:
             }
         )
 
+    async def _token_check(self, request: web.Request) -> web.Response:
+        return web.Response(status=200)
+
     async def _token_delete(self, request: web.Request) -> web.Response:
         self.tokens.revoke(str(request[CONTEXT].token))
         return web.Response(status=204)
@@ -342,9 +381,6 @@ class Sandbox:
             query = parse_query(body, limits=self.limits)
         except BodyError as exc:
             return error_response(request, exc.status, exc.code, exc.message)
-        request[CONTEXT].record.detail.update(
-            interval=body["interval"], page_number=query.page_number, page_size=query.page_size
-        )
         ordered = self.select_for_query(query, _cache_key(body, query))
         first = (query.page_number - 1) * query.page_size
         page = ordered[first : first + query.page_size]
@@ -364,14 +400,17 @@ class Sandbox:
             query = parse_query(body, limits=self.limits, job=True)
         except BodyError as exc:
             return error_response(request, exc.status, exc.code, exc.message)
+        delay = self.settings.jobs.delay.total_seconds()
         job = Job(
             job_id=new_job_id(),
             query=query,
             submitted_ms=self.now_ms(),
             submitted_at=time.monotonic(),
-            delay_seconds=self.settings.jobs.delay.total_seconds(),
+            delay_seconds=delay,
             expiry_seconds=self.settings.jobs.expiry.total_seconds(),
             outcome=request[CONTEXT].job_outcome,
+            # The job sees the data as it stands when it completes.
+            availability_ms=self.availability_ms() + round(delay * 1000),
         )
         self.jobs.add(job)
         request[CONTEXT].record.detail.update(interval=body["interval"], job_id=job.job_id)
@@ -420,9 +459,12 @@ class Sandbox:
                 return error_response(request, 400, "bad.request", "The cursor is not valid.")
             offset = decoded
         if job.results is None:
-            job.results, job.availability_ms = self.select_for_job(job.query)
+            job.results = self.select_for_job(job.query, job.availability_ms)
         request[CONTEXT].record.detail.update(cursor=cursor, page_size=page_size)
-        page = job.results[offset : offset + page_size]
+        page = [
+            render(c, job.availability_ms, with_attributes=True)
+            for c in job.results[offset : offset + page_size]
+        ]
         payload: dict[str, Any] = {"conversations": page}
         if offset + page_size < len(job.results):
             payload["cursor"] = encode_cursor(job.job_id, offset + page_size)
@@ -496,6 +538,24 @@ class Sandbox:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+async def _note_paging(request: web.Request, record: RequestRecord) -> None:
+    """Log which interval and page a query asked for, even when it is refused before the
+    handler runs (a 429, a fault): tests follow each page through its retries."""
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        return
+    if isinstance(body, dict):
+        paging = body.get("paging")
+        if not isinstance(paging, dict):
+            paging = {}
+        record.detail.update(
+            interval=body.get("interval"),
+            page_number=paging.get("pageNumber", 1),
+            page_size=paging.get("pageSize"),
+        )
 
 
 def _oauth_error(code: str, description: str) -> dict[str, str]:
@@ -586,6 +646,7 @@ async def _mangle(
     stream.content_type = "application/json"
     stream.content_length = len(body)
     stream.headers["ININ-Correlation-Id"] = request[CONTEXT].correlation_id
+    stream.headers.update(request[CONTEXT].ratelimit_headers or {})
     await stream.prepare(request)
     await stream.write(cut)
     _reset_connection(request)

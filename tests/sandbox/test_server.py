@@ -583,9 +583,11 @@ async def test_faults_can_be_replaced_at_run_time(
 async def _wait_for_state(
     http: aiohttp.ClientSession, running: RunningSandbox, token: str, job_id: str
 ) -> list[str]:
-    """Poll until a terminal state; the sandbox's job delay is 0 in these tests."""
+    """Poll until a terminal state; the sandbox's job delay is 0 in these tests, so the first
+    answer is already terminal (the bound only turns a bug into a failure, not a hang)."""
     states: list[str] = []
     while not states or states[-1] in {"QUEUED", "PENDING"}:
+        assert len(states) < 50, states
         status, payload, _ = await call(http, running, "GET", f"{JOBS}/{job_id}", token)
         assert status == 200
         states.append(payload["state"])
@@ -663,7 +665,12 @@ async def test_jobs_see_data_only_up_to_the_watermark(
         http, running, "GET", f"{JOBS}/{job_id}/results", token, params={"pageSize": "10000"}
     )
     assert page["conversations"]
-    assert max(_ms(c["conversationStart"]) for c in page["conversations"]) < watermark
+    job_watermark = _ms(page["dataAvailabilityDate"])
+    assert job_watermark >= watermark
+    assert max(_ms(c["conversationStart"]) for c in page["conversations"]) < job_watermark
+    # Records are shown as of the watermark: nothing ended after it.
+    ends = [_ms(c["conversationEnd"]) for c in page["conversations"] if "conversationEnd" in c]
+    assert max(ends) <= job_watermark
 
 
 @pytest.mark.parametrize(("kind", "state"), [("job_failed", "FAILED"), ("job_expired", "EXPIRED")])
@@ -844,3 +851,133 @@ async def test_request_log_never_holds_tokens(
     log = sandbox.sandbox.requests()
     assert [r.endpoint for r in log[:2]] == ["token", "users"]
     assert log[1].token == "t1" and log[1].status == 200
+
+
+# --- review findings: shapes, headers and limits -------------------------------------------
+
+
+async def test_unknown_paths_and_methods_answer_like_genesys(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession
+) -> None:
+    token = await get_token(http, sandbox)
+    status, payload, headers = await call(http, sandbox, "GET", "/api/v2/nothing/here", token)
+    assert (status, payload["code"]) == (404, "not.found")
+    assert payload["contextId"] == headers["ININ-Correlation-Id"]
+    status, payload, _ = await call(http, sandbox, "PUT", "/api/v2/users", token)
+    assert (status, payload["code"]) == (405, "method.not.allowed")
+
+
+async def test_head_tokens_me(sandbox: RunningSandbox, http: aiohttp.ClientSession) -> None:
+    token = await get_token(http, sandbox)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with http.head(f"{sandbox.base_url}/api/v2/tokens/me", headers=headers) as response:
+        assert response.status == 200
+    async with http.head(f"{sandbox.base_url}/api/v2/tokens/me") as response:
+        assert response.status == 401
+
+
+async def test_intervals_outside_the_served_years(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession
+) -> None:
+    token = await get_token(http, sandbox)
+    body = {"interval": "0001-01-01T00:00:00Z/0001-01-01T01:00:00Z"}
+    status, payload, _ = await call(http, sandbox, "POST", QUERY, token, json=body)
+    assert (status, payload["code"]) == (400, "invalid.date")
+
+
+async def test_injected_429_carries_rate_limit_headers_and_the_documented_message(
+    start_sandbox: StartSandbox, http: aiohttp.ClientSession
+) -> None:
+    running = await start_sandbox(
+        rate_limit_per_minute=180,
+        faults=[{"endpoint": "users", "script": ["429", "429_no_retry_after"]}],
+    )
+    token = await get_token(http, running)
+    status, payload, headers = await call(http, running, "GET", "/api/v2/users", token)
+    assert status == 429 and headers["Retry-After"] == "1"
+    assert headers["inin-ratelimit-allowed"] == "180" and "inin-ratelimit-reset" in headers
+    status, payload, headers = await call(http, running, "GET", "/api/v2/users", token)
+    assert status == 429 and "Retry-After" not in headers
+    assert payload["code"] == "too.many.requests"
+    assert (
+        payload["message"] == "Rate limit exceeded the maximum [180] requests within [60] seconds"
+    )
+
+
+async def test_configured_limits_reach_the_server(
+    start_sandbox: StartSandbox, http: aiohttp.ClientSession
+) -> None:
+    running = await start_sandbox(
+        limits={
+            "max_page_size": 50,
+            "default_page_size": 10,
+            "max_interval_days": 2,
+            "max_results": 200,
+        }
+    )
+    token = await get_token(http, running)
+    hour = _interval(DAY + timedelta(hours=10), DAY + timedelta(hours=11))
+    status, payload, _ = await call(http, running, "POST", QUERY, token, json={"interval": hour})
+    assert status == 200 and len(payload["conversations"]) == 10
+    for body, fragment in [
+        ({"interval": hour, "paging": {"pageSize": 51, "pageNumber": 1}}, "50"),
+        ({"interval": hour, "paging": {"pageSize": 50, "pageNumber": 5}}, "200"),
+        ({"interval": _interval(DAY, DAY + timedelta(days=3))}, "2"),
+    ]:
+        status, payload, _ = await call(http, running, "POST", QUERY, token, json=body)
+        assert status == 400 and fragment in payload["message"], payload
+
+
+async def test_job_states_progress_over_http(
+    start_sandbox: StartSandbox, http: aiohttp.ClientSession
+) -> None:
+    import time
+
+    running = await start_sandbox(jobs={"delay": "PT30S"})
+    token = await get_token(http, running)
+    body = {"interval": _interval(DAY, DAY + timedelta(hours=1))}
+    _, submitted, _ = await call(http, running, "POST", JOBS, token, json=body)
+    path = f"{JOBS}/{submitted['jobId']}"
+    job = running.sandbox.jobs.get(submitted["jobId"])
+    assert job is not None
+    states = []
+    for elapsed in (0, 15, 31):
+        job.submitted_at = time.monotonic() - elapsed  # move the job's clock, not the test's
+        states.append((await call(http, running, "GET", path, token))[1]["state"])
+    assert states == ["QUEUED", "PENDING", "FULFILLED"]
+    status, payload, _ = await call(http, running, "GET", f"{path}/results", token)
+    assert status == 200 and payload["conversations"]
+
+
+async def test_a_slow_response_does_arrive(
+    start_sandbox: StartSandbox, http: aiohttp.ClientSession
+) -> None:
+    running = await start_sandbox(
+        faults=[{"endpoint": "users", "script": ["slow"], "slow_seconds": 0.2}]
+    )
+    token = await get_token(http, running)
+    status, payload, _ = await call(http, running, "GET", "/api/v2/users", token)
+    assert status == 200 and payload["entities"]
+
+
+async def test_revoke_token_without_a_token(
+    start_sandbox: StartSandbox, http: aiohttp.ClientSession
+) -> None:
+    running = await start_sandbox(faults=[{"endpoint": "users", "script": ["revoke_token"]}])
+    status, payload, _ = await call(http, running, "GET", "/api/v2/users", None)
+    assert (status, payload["code"]) == (401, "authentication.required")
+
+
+def test_rate_limit_window_resets() -> None:
+    from app.sandbox.ratelimit import RateLimiter
+
+    now = [100.0]
+    limiter = RateLimiter(limit=2, window_seconds=60, clock=lambda: now[0])
+    assert [limiter.take("t1").allowed for _ in range(3)] == [True, True, False]
+    assert limiter.take("t2").allowed  # budgets are per token
+    now[0] += 59.5
+    refused = limiter.take("t1")
+    assert not refused.allowed and refused.reset_seconds == 1
+    now[0] += 0.5
+    fresh = limiter.take("t1")
+    assert fresh.allowed and fresh.count == 1 and fresh.reset_seconds == 60

@@ -184,6 +184,20 @@ def test_sandbox_fault_rules_need_one_mode() -> None:
     assert _problems(raw)[0].startswith("sandbox.faults[0].script[1]:")
 
 
+@pytest.mark.parametrize(
+    ("sandbox", "fragment"),
+    [
+        ({"faults": [{"endpoint": "users", "kind": "job_failed"}]}, "use endpoint jobs_submit"),
+        ({"faults": [{"endpoint": "token", "script": ["revoke_token"]}]}, "not on the token"),
+        ({"limits": {"default_page_size": 200}}, "larger than max_page_size"),
+        ({"jobs": {"default_page_size": 20000}}, "larger than max_page_size"),
+    ],
+)
+def test_sandbox_consistency(sandbox: dict[str, Any], fragment: str) -> None:
+    problems = _problems({"sandbox": sandbox, "reports": [{"name": "r"}]})
+    assert len(problems) == 1 and fragment in problems[0], problems
+
+
 def test_top_level_shape_problems() -> None:
     assert _problems([1, 2]) == ["(top level): expected a mapping of sections"]
     assert _problems({"reports": []})[0].startswith("reports: ")

@@ -1,0 +1,42 @@
+"""Logging for the command line: human lines on a terminal, JSON lines otherwise (containers,
+log shippers), and every line redacted whatever its level."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+
+import orjson
+
+from app.redact import RedactingFilter
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return orjson.dumps(entry).decode()
+
+
+def configure_logging(level: str = "INFO", *, json_lines: bool | None = None) -> None:
+    """Send logs to stderr through the redacting filter; JSON unless stderr is a terminal."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    as_json = not sys.stderr.isatty() if json_lines is None else json_lines
+    handler.setFormatter(
+        JsonFormatter()
+        if as_json
+        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # aiohttp's access and server logs would repeat what our own lines say.
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
