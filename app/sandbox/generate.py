@@ -7,9 +7,16 @@ segments and metrics with their instants); ``records.render`` decides what is vi
 
 The stories follow the shapes described in the reference (genesys-api.md §7): inbound voice goes
 customer → IVR → ACD queue → agent, digital media skip the IVR, outbound voice is agent →
-external. Queue abandons, transfers between queues, holds, missing wrap-up codes, self-service in
-the IVR and never-ending ("stuck") conversations all occur, so that every fact a report derives
-(report-semantics.md §2) has data behind it.
+external. Queue abandons, transfers between queues (in the same or another division), holds,
+missing wrap-up codes, self-service in the IVR and never-ending ("stuck") conversations all
+occur, so that every fact a report derives (report-semantics.md §2) has data behind it. So do
+the less common shapes those facts must get right:
+
+* an agent alerted who does not answer (RONA), listed before the agent who then answers;
+* a queue left by a flow-out or system disconnect, neither answered nor abandoned;
+* outbound calls placed on behalf of a queue, whose only queue ids are on the agent's segments;
+* agents who have left and a queue since deleted, whose ids no look-up resolves;
+* one ``tHeld`` metric per hold.
 """
 
 from __future__ import annotations
@@ -50,6 +57,21 @@ _AGENT_HANGS_UP_SHARE = 0.4
 _MOS = (3.0, 4.6)
 _TIERS = ("gold", "silver", "silver", "bronze", "bronze", "bronze")
 _OUTBOUND_SHARE = 0.65 * 0.12
+# Outbound calls placed on behalf of one of the agent's division's queues.
+_OUTBOUND_QUEUE_SHARE = 0.30
+# Agents who have left since (in Organisation.departed_users), per agent pick.
+_DEPARTED_SHARE = 0.015
+# Inbound conversations first offered to a queue that has been deleted since.
+_DELETED_QUEUE_SHARE = 0.01
+# First-queue legs that leave the queue by a flow-out or a system disconnect; of those on a
+# phone line, this share is sent to an external number rather than disconnected.
+_FLOW_OUT_SHARE = 0.02
+_FLOW_OUT_EXTERNAL_SHARE = 0.5
+# Answered first legs on which another agent was alerted first and did not respond; the call
+# goes back to the queue for a moment before the next agent is alerted.
+_RONA_SHARE = 0.03
+_RONA_S = (8.0, 30.0)
+_REQUEUE_S = (0.2, 3.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +102,8 @@ class _Channel:
     ivr: bool
     hold: bool
     transfer: bool
+    rona: bool  # agents may be alerted and not respond
+    external: bool  # a flow-out may go to an external phone number
     # Waits are a mixture: an agent was free (short uniform wait) or the caller queued
     # (exponential tail), which gives a realistic service level with a long tail.
     quick_share: float
@@ -101,6 +125,8 @@ _CHANNELS: tuple[_Channel, ...] = (
         ivr=True,
         hold=True,
         transfer=True,
+        rona=True,
+        external=True,
         quick_share=0.65,
         quick_max_s=3,
         queued_mean_s=60,
@@ -118,6 +144,8 @@ _CHANNELS: tuple[_Channel, ...] = (
         ivr=False,
         hold=False,
         transfer=True,
+        rona=True,
+        external=False,
         quick_share=0.5,
         quick_max_s=5,
         queued_mean_s=90,
@@ -135,6 +163,8 @@ _CHANNELS: tuple[_Channel, ...] = (
         ivr=False,
         hold=False,
         transfer=False,
+        rona=False,
+        external=False,
         quick_share=0.3,
         quick_max_s=10,
         queued_mean_s=600,
@@ -152,6 +182,8 @@ _CHANNELS: tuple[_Channel, ...] = (
         ivr=False,
         hold=False,
         transfer=False,
+        rona=False,
+        external=False,
         quick_share=0.05,
         quick_max_s=60,
         queued_mean_s=2400,
@@ -169,6 +201,8 @@ _CHANNELS: tuple[_Channel, ...] = (
         ivr=False,
         hold=True,
         transfer=False,
+        rona=False,
+        external=False,
         quick_share=0.3,
         quick_max_s=5,
         queued_mean_s=300,
@@ -191,8 +225,13 @@ def _worst_case_s(channel: _Channel) -> float:
     if channel.hold:
         leg += _MAX_HOLDS * _HOLD_S[1]
     legs = 2 if channel.transfer else 1
+    # Only a first leg has an agent who did not respond.
+    rona = _RONA_S[1] + _REQUEUE_S[1] if channel.rona else 0.0
     # A transferred first agent's wrap-up overlaps the second leg, so one wrap-up bounds both.
-    return (_IVR_S[1] if channel.ivr else 0.0) + legs * leg + _ACW_S[1]
+    routed = legs * leg + rona + _ACW_S[1]
+    # A flow-out to an external number: the wait, then the external party's talk.
+    flow_out = channel.wait_cap_s + channel.talk_cap_s
+    return (_IVR_S[1] if channel.ivr else 0.0) + max(routed, flow_out)
 
 
 def _max_duration_ms() -> int:
@@ -213,8 +252,12 @@ class _Tables:
 
     queues: tuple[Entity, ...]
     queue_cum_weights: tuple[float, ...]
-    agents: dict[str, tuple[Entity, ...]]  # by queue id
+    deleted_queues: tuple[Entity, ...]
+    agents: dict[str, tuple[Entity, ...]]  # by queue id, deleted queues included
+    departed: dict[str, tuple[Entity, ...]]  # departed agents who answered it, by queue id
     users: tuple[Entity, ...]
+    departed_users: tuple[Entity, ...]
+    division_queues: dict[str, tuple[Entity, ...]]  # served queues by division id
     flows: dict[str, _Flow]  # by division id
     wrapup_code_ids: tuple[str, ...]
     home_division_id: str
@@ -225,9 +268,17 @@ def _build_tables(seed: int, org: Organisation) -> _Tables:
     home = org.division_named("Home").id
     # Home queues take any agent; a queue whose division has no agents (only possible in a
     # hand-built organisation) falls back to everyone rather than failing mid-hour.
+    queues = (*org.queues, *org.deleted_queues)
     agents = {
         q.id: tuple(u for u in org.users if q.division_id in (home, u.division_id)) or org.users
-        for q in org.queues
+        for q in queues
+    }
+    departed = {
+        q.id: tuple(u for u in org.departed_users if q.division_id in (home, u.division_id))
+        for q in queues
+    }
+    division_queues = {
+        d.id: tuple(q for q in org.queues if q.division_id == d.id) for d in org.divisions
     }
     flows = {
         d.id: _Flow(
@@ -240,8 +291,12 @@ def _build_tables(seed: int, org: Organisation) -> _Tables:
     return _Tables(
         queues=org.queues,
         queue_cum_weights=tuple(accumulate(weights)),
+        deleted_queues=org.deleted_queues,
         agents=agents,
+        departed=departed,
         users=org.users,
+        departed_users=org.departed_users,
+        division_queues=division_queues,
         flows=flows,
         wrapup_code_ids=tuple(w.id for w in org.wrapup_codes),
         home_division_id=home,
@@ -270,7 +325,20 @@ class _Story:
             if queue is not exclude:
                 return queue
 
+    def first_queue(self) -> Entity:
+        """The queue an inbound conversation is first offered to, now and then a deleted one."""
+        deleted = self.tables.deleted_queues
+        if deleted and self.rng.random() < _DELETED_QUEUE_SHARE:
+            return self.rng.choice(deleted)
+        return self.pick_queue()
+
     def pick_agent(self, queue: Entity, exclude: Entity | None) -> Entity:
+        """An agent who answered ``queue``, now and then one who has left since."""
+        departed = self.tables.departed[queue.id]
+        if departed and self.rng.random() < _DEPARTED_SHARE:
+            agent = self.rng.choice(departed)
+            if agent is not exclude:
+                return agent
         candidates = self.tables.agents[queue.id]
         agent = self.rng.choice(candidates)
         if agent is exclude and len(candidates) > 1:
@@ -342,11 +410,11 @@ class _Story:
         story = bisect.bisect_right(_STORY_CUM_SHARES, rng.random() * _STORY_CUM_SHARES[-1])
         if story == 0:
             media, direction = "voice", "outbound"
-            division, parts = self.outbound(start_ms)
+            divisions, parts = self.outbound(start_ms)
         else:
             channel = _CHANNELS[min(story - 1, len(_CHANNELS) - 1)]
             media, direction = channel.media_type, "inbound"
-            division, parts = self.inbound(channel, start_ms)
+            divisions, parts = self.inbound(channel, start_ms)
         end_ms = max(seg.end_ms for p in parts for s in p.sessions for seg in s.segments)
         mos = round(rng.uniform(*_MOS), 2) if media == "voice" else None
         stuck = (
@@ -357,7 +425,7 @@ class _Story:
             start_ms=start_ms,
             end_ms=end_ms,
             originating_direction=direction,
-            division_ids=(division,),
+            division_ids=divisions,
             participants=tuple(parts),
             min_mos=mos,
             stuck_at_ms=stuck,
@@ -369,12 +437,15 @@ class _Story:
         for p in reversed(parts):
             if p.purpose == "agent":
                 talk = [s for s in p.sessions[0].segments if s.segment_type == "interact"]
-                low, high = talk[0].start_ms, talk[0].end_ms
-                break
+                if talk:  # not an agent who was alerted and did not respond
+                    low, high = talk[0].start_ms, talk[0].end_ms
+                    break
         return low + 1 + self.rng.randrange(high - low - 1)
 
-    def inbound(self, channel: _Channel, start_ms: int) -> tuple[str, list[Participant]]:
-        queue = self.pick_queue()
+    def inbound(
+        self, channel: _Channel, start_ms: int
+    ) -> tuple[tuple[str, ...], list[Participant]]:
+        queue = self.first_queue()
         division = queue.division_id or self.tables.home_division_id
         parts: list[Participant] = []
         offer_ms = start_ms
@@ -389,10 +460,13 @@ class _Story:
             if self_service:
                 # No queue was involved: the call keeps the division of the IVR it entered.
                 customer = self.customer(channel, flow, start_ms, offer_ms, hung_up=True)
-                return division, [customer, *parts]
-        media_end, customer_hung_up = self.route(channel, queue, offer_ms, parts)
+                return (division,), [customer, *parts]
+        media_end, customer_hung_up, queues = self.route(channel, queue, offer_ms, parts, flow)
         customer = self.customer(channel, flow, start_ms, media_end, hung_up=customer_hung_up)
-        return division, [customer, *parts]
+        # Every queue's division, in the order the queues were visited, each once.
+        home = self.tables.home_division_id
+        divisions = tuple(dict.fromkeys(q.division_id or home for q in queues))
+        return divisions, [customer, *parts]
 
     def customer(
         self, channel: _Channel, flow: _Flow, start_ms: int, end_ms: int, *, hung_up: bool
@@ -409,44 +483,124 @@ class _Story:
         return self.participant("customer", session, attributes=tier)
 
     def route(
-        self, channel: _Channel, queue: Entity, offer_ms: int, parts: list[Participant]
-    ) -> tuple[int, bool]:
+        self,
+        channel: _Channel,
+        queue: Entity,
+        offer_ms: int,
+        parts: list[Participant],
+        flow: _Flow,
+    ) -> tuple[int, bool, list[Entity]]:
         """Queue and agent legs from ``offer_ms``, at most one transfer.
 
-        Returns when the customer's media ended and whether the customer hung up.
+        Returns when the customer's media ended, whether the customer hung up and the queues
+        the conversation was offered to.
         """
         rng = self.rng
-        abandon_share = channel.abandon_share
+        abandon_share, flow_out_share = channel.abandon_share, _FLOW_OUT_SHARE
         previous: Entity | None = None
+        queues = [queue]
         while True:
-            if rng.random() < abandon_share:
+            fate = rng.random()
+            if fate < abandon_share:
                 wait = self.abandon_wait_ms(channel)
-                parts.append(self.acd(channel, queue, offer_ms, wait, abandoned=True))
-                return offer_ms + wait, True
-            wait = self.answer_wait_ms(channel)
-            parts.append(self.acd(channel, queue, offer_ms, wait, abandoned=False))
-            agent = self.pick_agent(queue, previous)
+                parts.append(self.acd(channel, queue, offer_ms, wait, "peer", abandoned=True))
+                return offer_ms + wait, True, queues
+            if fate < abandon_share + flow_out_share:
+                media_end, hung_up = self.flow_out(channel, queue, offer_ms, parts, flow)
+                return media_end, hung_up, queues
+            routed_ms = offer_ms + self.answer_wait_ms(channel)
+            unanswered: Participant | None = None
+            exclude = previous
+            if previous is None and channel.rona and rng.random() < _RONA_SHARE:
+                exclude = rng.choice(self.tables.agents[queue.id])
+                unanswered, routed_ms = self.no_answer(channel, queue, exclude, routed_ms)
+            wait = routed_ms - offer_ms
+            parts.append(self.acd(channel, queue, offer_ms, wait, "transfer", abandoned=False))
+            if unanswered is not None:
+                # Array order is chronological: the agent who did not respond comes first.
+                parts.append(unanswered)
+            agent = self.pick_agent(queue, exclude)
             transfer = previous is None and channel.transfer and rng.random() < _TRANSFER_SHARE
             hangs_up = rng.random() < _AGENT_HANGS_UP_SHARE
             ending = "transfer" if transfer else _agent_ending(hangs_up)
-            part, talk_end = self.agent(channel, queue, agent, offer_ms, offer_ms + wait, ending)
+            part, talk_end = self.agent(channel, queue, agent, offer_ms, routed_ms, ending)
             parts.append(part)
             if not transfer:
-                return talk_end, ending == "peer"
+                return talk_end, ending == "peer", queues
             queue, offer_ms, previous = self.pick_queue(queue), talk_end, agent
-            abandon_share = _SECOND_QUEUE_ABANDON_SHARE
+            queues.append(queue)
+            abandon_share, flow_out_share = _SECOND_QUEUE_ABANDON_SHARE, 0.0
 
     def acd(
-        self, channel: _Channel, queue: Entity, offer_ms: int, wait_ms: int, *, abandoned: bool
+        self,
+        channel: _Channel,
+        queue: Entity,
+        offer_ms: int,
+        wait_ms: int,
+        ending: str,
+        *,
+        abandoned: bool,
     ) -> Participant:
         leave_ms = offer_ms + wait_ms
-        ending = "peer" if abandoned else "transfer"
         segment = Segment(offer_ms, leave_ms, "interact", queue_id=queue.id, disconnect_type=ending)
         metrics = [Metric("nOffered", 1, offer_ms), Metric("tAcd", wait_ms, leave_ms)]
         if abandoned:
             metrics.append(Metric("tAbandon", wait_ms, leave_ms))
         session = self.session(channel.media_type, "inbound", [segment], metrics)
         return self.participant("acd", session, name=queue.name)
+
+    def flow_out(
+        self,
+        channel: _Channel,
+        queue: Entity,
+        offer_ms: int,
+        parts: list[Participant],
+        flow: _Flow,
+    ) -> tuple[int, bool]:
+        """The conversation leaves the queue unanswered but not abandoned.
+
+        A phone call may overflow to an external number (the acd segment ends in ``transfer``
+        and an ``external`` participant takes the call); otherwise the system disconnects it.
+        Returns when the customer's media ended and whether the customer hung up.
+        """
+        rng = self.rng
+        tail = rng.expovariate(1 / channel.queued_mean_s)
+        wait = int(1000 * min(channel.wait_cap_s, channel.quick_max_s + tail))
+        leave_ms = offer_ms + wait
+        if not (channel.external and rng.random() < _FLOW_OUT_EXTERNAL_SHARE):
+            parts.append(self.acd(channel, queue, offer_ms, wait, "system", abandoned=False))
+            return leave_ms, False
+        parts.append(self.acd(channel, queue, offer_ms, wait, "transfer", abandoned=False))
+        talk = self.talk_ms(
+            channel.talk_median_s, channel.talk_sigma, channel.talk_min_s, channel.talk_cap_s
+        )
+        customer_hung_up = rng.random() < 0.5
+        number = self.phone()
+        segment = Segment(
+            leave_ms,
+            leave_ms + talk,
+            "interact",
+            disconnect_type=_customer_ending(not customer_hung_up),
+        )
+        session = self.session(
+            channel.media_type, "outbound", [segment], ani=flow.dnis, dnis=number
+        )
+        parts.append(self.participant("external", session, name=number[4:]))
+        return leave_ms + talk, customer_hung_up
+
+    def no_answer(
+        self, channel: _Channel, queue: Entity, agent: Entity, routed_ms: int
+    ) -> tuple[Participant, int]:
+        """An agent alerted who does not respond (RONA); returns when the next agent is alerted."""
+        alert = self.ms(_RONA_S)
+        end = routed_ms + alert
+        segment = Segment(
+            routed_ms, end, "alert", queue_id=queue.id, disconnect_type="noAnswerTransfer"
+        )
+        metrics = [Metric("tAlert", alert, end), Metric("tNotResponding", alert, end)]
+        session = self.session(channel.media_type, "inbound", [segment], metrics)
+        participant = self.participant("agent", session, name=agent.name, user_id=agent.id)
+        return participant, end + self.ms(_REQUEUE_S)
 
     def split_talk(self, talk_ms: int, pieces: int) -> list[int]:
         # Cut i lies in its own window around i/pieces, so no piece is ever empty.
@@ -480,14 +634,16 @@ class _Story:
             channel.talk_median_s, channel.talk_sigma, channel.talk_min_s, channel.talk_cap_s
         )
         pieces = self.split_talk(talk, self.hold_count(channel) + 1)
-        t, held, held_until = answer_ms, 0, 0
+        t, held = answer_ms, 0
+        # One tHeld per hold, emitted as the hold ends.
+        held_metrics: list[Metric] = []
         for i, piece in enumerate(pieces):
             if i:
                 hold = self.ms(_HOLD_S)
                 segments.append(Segment(t, t + hold, "hold", queue_id=q))
                 t += hold
                 held += hold
-                held_until = t
+                held_metrics.append(Metric("tHeld", hold, t))
             last = i == len(pieces) - 1
             segments.append(
                 Segment(
@@ -501,8 +657,7 @@ class _Story:
             Metric("tAlert", answer_ms - routed_ms, answer_ms),
             Metric("tAnswered", answer_ms - offer_ms, answer_ms),
         ]
-        if held:
-            metrics.append(Metric("tHeld", held, held_until))
+        metrics.extend(held_metrics)
         metrics.append(Metric("tTalk", talk, talk_end))
         if ending == "transfer":
             metrics.append(Metric("nTransferred", 1, talk_end))
@@ -517,18 +672,32 @@ class _Story:
             return self.rng.choice(self.tables.wrapup_code_ids)
         return None
 
-    def outbound(self, start_ms: int) -> tuple[str, list[Participant]]:
-        agent = self.rng.choice(self.tables.users)
-        division = agent.division_id or self.tables.home_division_id
+    def outbound(self, start_ms: int) -> tuple[tuple[str, ...], list[Participant]]:
+        rng, t = self.rng, self.tables
+        departed = bool(t.departed_users) and rng.random() < _DEPARTED_SHARE
+        agent = rng.choice(t.departed_users if departed else t.users)
+        division = agent.division_id or t.home_division_id
+        # On behalf of a queue of the agent's division: there is no acd participant, so the
+        # agent's segments are the only ones with a queue id.
+        queues = t.division_queues.get(division, ())
+        q = rng.choice(queues).id if queues and rng.random() < _OUTBOUND_QUEUE_SHARE else None
         connect_ms = start_ms + self.ms(_DIAL_S)
         talk = self.talk_ms(*_OUTBOUND_TALK)
         talk_end, acw = connect_ms + talk, self.ms(_ACW_S)
-        agent_hung_up = self.rng.random() < _AGENT_HANGS_UP_SHARE
+        agent_hung_up = rng.random() < _AGENT_HANGS_UP_SHARE
         number = self.phone()
         segments = [
-            Segment(start_ms, connect_ms, "dialing"),
-            Segment(connect_ms, talk_end, "interact", disconnect_type=_agent_ending(agent_hung_up)),
-            Segment(talk_end, talk_end + acw, "wrapup", wrap_up_code=self.wrapup_code()),
+            Segment(start_ms, connect_ms, "dialing", queue_id=q),
+            Segment(
+                connect_ms,
+                talk_end,
+                "interact",
+                queue_id=q,
+                disconnect_type=_agent_ending(agent_hung_up),
+            ),
+            Segment(
+                talk_end, talk_end + acw, "wrapup", queue_id=q, wrap_up_code=self.wrapup_code()
+            ),
         ]
         metrics = [
             Metric("nOutbound", 1, start_ms),
@@ -545,7 +714,7 @@ class _Story:
         session = self.session("voice", "outbound", [far_end], ani=ani, dnis=number)
         tier = {"customerTier": self.rng.choice(_TIERS)}
         external = self.participant("external", session, name=number[4:], attributes=tier)
-        return division, [agent_part, external]
+        return (division,), [agent_part, external]
 
 
 def _agent_ending(agent_hung_up: bool) -> str:

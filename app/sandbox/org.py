@@ -50,6 +50,12 @@ _LAST_NAMES = (
 # Agents per division, fixed so that every division's queues always have someone to answer.
 _USERS_PER_DIVISION = (("Home", 4), ("Sales", 16), ("Service", 20))
 
+# Entities that old conversations still refer to but the look-ups no longer serve (report-
+# semantics §4: an id that cannot be resolved keeps its id in the name column). The first two
+# departed agents worked in Sales and Service, so every queue has one among its past answerers.
+_DEPARTED_HOMES = ("Sales", "Service")
+_DELETED_QUEUE_NAMES = ("Retention Pilot", "Winter Campaign", "Legacy Support")
+
 
 @dataclass(frozen=True, slots=True)
 class Entity:
@@ -62,12 +68,19 @@ class Entity:
 
 @dataclass(frozen=True, slots=True)
 class Organisation:
-    """The synthetic org; look-ups by id raise ``KeyError`` for unknown ids."""
+    """The synthetic org; look-ups by id raise ``KeyError`` for unknown ids.
+
+    ``departed_users`` (agents who have left) and ``deleted_queues`` appear in conversations but
+    not in ``users`` and ``queues``, which are what the look-up endpoints serve; ``user`` and
+    ``queue`` do not know them either.
+    """
 
     divisions: tuple[Entity, ...]
     queues: tuple[Entity, ...]
     users: tuple[Entity, ...]
     wrapup_codes: tuple[Entity, ...]
+    departed_users: tuple[Entity, ...] = ()
+    deleted_queues: tuple[Entity, ...] = ()
     _index: dict[str, dict[str, Entity]] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -111,10 +124,42 @@ def random_uuid(rng: random.Random) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _user_names(rng: random.Random, count: int) -> list[str]:
+def _user_names(rng: random.Random, count: int, taken: frozenset[str] = frozenset()) -> list[str]:
     # Sampling distinct pairs keeps names unique, so reports grouped by name stay unambiguous.
-    pairs = [(first, last) for first in _FIRST_NAMES for last in _LAST_NAMES]
+    pairs = [
+        (first, last)
+        for first in _FIRST_NAMES
+        for last in _LAST_NAMES
+        if f"{first} {last}" not in taken
+    ]
     return [f"{first} {last}" for first, last in rng.sample(pairs, count)]
+
+
+def _gone(
+    seed: int, divisions: tuple[Entity, ...], users: tuple[Entity, ...]
+) -> tuple[tuple[Entity, ...], tuple[Entity, ...]]:
+    """Departed agents and deleted queues, from a stream of their own.
+
+    A separate stream leaves the served entities exactly as they were before these existed.
+    """
+    rng = random.Random(f"org:{seed}:gone")
+    division_ids = {d.name: d.id for d in divisions}
+    homes = list(_DEPARTED_HOMES)
+    if rng.random() < 0.5:
+        homes.append(rng.choice(_DIVISIONS))
+    names = _user_names(rng, len(homes), frozenset(u.name for u in users))
+    departed = tuple(
+        Entity(random_uuid(rng), name, division_ids[home])
+        for name, home in zip(names, homes, strict=True)
+    )
+    deleted = (
+        Entity(
+            random_uuid(rng),
+            rng.choice(_DELETED_QUEUE_NAMES),
+            division_ids[rng.choice(_DIVISIONS)],
+        ),
+    )
+    return departed, deleted
 
 
 def build_organisation(seed: int) -> Organisation:
@@ -133,4 +178,5 @@ def build_organisation(seed: int) -> Organisation:
     )
     home = division_ids["Home"]
     wrapup_codes = tuple(Entity(random_uuid(rng), name, home) for name in _WRAPUP_CODES)
-    return Organisation(divisions, queues, users, wrapup_codes)
+    departed_users, deleted_queues = _gone(seed, divisions, users)
+    return Organisation(divisions, queues, users, wrapup_codes, departed_users, deleted_queues)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import random
 import re
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfoNotFoundError
 import pytest
 
 from app.sandbox.generate import HOURLY_FACTOR, ConversationSource, VolumeProfile
-from app.sandbox.org import Organisation, build_organisation, random_uuid
+from app.sandbox.org import Entity, Organisation, build_organisation, random_uuid
 from app.sandbox.records import (
     MS_PER_DAY,
     MS_PER_HOUR,
@@ -116,6 +117,42 @@ def share(part: int, whole: int) -> float:
     return part / whole
 
 
+def answering(c: Conversation) -> list[Participant]:
+    """Agent participants who talked (have an interact segment), in array order."""
+    return [p for p in having(c, "agent") if any(s.segment_type == "interact" for s in segments(p))]
+
+
+def agent_id_fact(c: Conversation) -> str | None:
+    """report-semantics §2 ``agent_id``: the last agent (array order) with an interact."""
+    talked = answering(c)
+    return talked[-1].user_id if talked else None
+
+
+def queue_id_fact(c: Conversation) -> str | None:
+    """report-semantics §2 ``queue_id``: earliest queued segment, acd participants first."""
+    for group in (having(c, "acd"), list(c.participants)):
+        queued = [seg for p in group for s in p.sessions for seg in s.segments if seg.queue_id]
+        if queued:
+            return min(queued, key=lambda seg: seg.start_ms).queue_id
+    return None
+
+
+def any_user(org: Organisation, user_id: str) -> Entity:
+    """A current or departed agent (the users look-up knows only the current ones)."""
+    for user in org.departed_users:
+        if user.id == user_id:
+            return user
+    return org.user(user_id)
+
+
+def any_queue(org: Organisation, queue_id: str) -> Entity:
+    """A served or deleted queue (the queues look-up knows only the served ones)."""
+    for queue in org.deleted_queues:
+        if queue.id == queue_id:
+            return queue
+    return org.queue(queue_id)
+
+
 # --- organisation --------------------------------------------------------------------------
 
 
@@ -155,6 +192,82 @@ def test_organisation_lookups() -> None:
         org.queue(org.users[0].id)
     with pytest.raises(KeyError):
         org.user("00000000-0000-4000-8000-000000000000")
+    # What the look-ups serve is what they resolve: departed agents and deleted queues are gone.
+    with pytest.raises(KeyError):
+        org.user(org.departed_users[0].id)
+    with pytest.raises(KeyError):
+        org.queue(org.deleted_queues[0].id)
+
+
+# Digest of every served entity (id, name, division) as built before departed agents and
+# deleted queues existed: adding them must not change a single served id or name.
+SERVED_DIGESTS = {
+    5: "d851b6946b85209e3900f3c87b89723c9e83a1607ec97f9f6970dfe219d881cc",
+    7: "f001996a2abd3c3815d64b242685f563cb3524ad7b7940e1008f6ca564ed8b5d",
+}
+
+
+@pytest.mark.parametrize("seed", sorted(SERVED_DIGESTS))
+def test_served_entities_are_unchanged(seed: int) -> None:
+    org = build_organisation(seed)
+    served = (*org.divisions, *org.queues, *org.users, *org.wrapup_codes)
+    text = "|".join(f"{e.id},{e.name},{e.division_id}" for e in served)
+    assert hashlib.sha256(text.encode()).hexdigest() == SERVED_DIGESTS[seed]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 5, 7, 11, 12])
+def test_departed_agents_and_deleted_queues(seed: int) -> None:
+    org = build_organisation(seed)
+    assert org == build_organisation(seed)
+    division_ids = {d.id for d in org.divisions}
+    assert 2 <= len(org.departed_users) <= 3
+    assert len(org.deleted_queues) == 1
+    # Sales and Service each lost an agent, so every queue had a departed agent answering it.
+    names = {d.id: d.name for d in org.divisions}
+    assert {"Sales", "Service"} <= {names[u.division_id or ""] for u in org.departed_users}
+    for entity in (*org.departed_users, *org.deleted_queues):
+        assert entity.division_id in division_ids
+        assert UUID4.match(entity.id)
+    assert all(re.fullmatch(r"[A-Z][a-z]+ [A-Z][A-Za-z']+", u.name) for u in org.departed_users)
+    # Not served, and not to be confused with anything served.
+    all_ids = [
+        e.id
+        for e in (
+            *org.divisions,
+            *org.queues,
+            *org.users,
+            *org.wrapup_codes,
+            *org.departed_users,
+            *org.deleted_queues,
+        )
+    ]
+    assert len(set(all_ids)) == len(all_ids)
+    user_names = [u.name for u in (*org.users, *org.departed_users)]
+    assert len(set(user_names)) == len(user_names)
+    queue_names = [q.name for q in (*org.queues, *org.deleted_queues)]
+    assert len(set(queue_names)) == len(queue_names)
+
+
+def test_departed_agents_and_deleted_queues_differ_between_seeds() -> None:
+    a, b = build_organisation(5), build_organisation(6)
+    assert {u.id for u in a.departed_users}.isdisjoint(u.id for u in b.departed_users)
+    assert a.deleted_queues[0].id != b.deleted_queues[0].id
+
+
+def test_a_hand_built_organisation_without_gone_entities_still_generates() -> None:
+    full = build_organisation(3)
+    org = Organisation(full.divisions, full.queues, full.users, full.wrapup_codes)
+    assert org.departed_users == () and org.deleted_queues == ()
+    hour = ConversationSource(3, org, VolumeProfile()).hour(WEDNESDAY + 10)
+    assert len(hour) > 200
+    for c in hour:
+        for p in c.participants:
+            if p.user_id is not None:
+                org.user(p.user_id)
+            for s in p.sessions:
+                for seg in s.segments:
+                    if seg.queue_id is not None:
+                        org.queue(seg.queue_id)
 
 
 def test_random_uuid_is_a_version_4_uuid_and_reproducible() -> None:
@@ -406,7 +519,7 @@ def test_queue_legs_carry_offer_and_wait(
             (session,) = acd.sessions
             (seg,) = session.segments
             assert seg.segment_type == "interact" and seg.queue_id is not None
-            assert acd.participant_name == org.queue(seg.queue_id).name
+            assert acd.participant_name == any_queue(org, seg.queue_id).name
             assert metric(session, "nOffered") == (1, seg.start_ms)
             assert metric(session, "tAcd") == (seg.end_ms - seg.start_ms, seg.end_ms)
     assert legs > 5000
@@ -445,7 +558,8 @@ def check_agent_leg(org: Organisation, acd: Participant, agent: Participant) -> 
     queue_seg = segments(acd)[0]
     assert {s.queue_id for s in segs} == {queue_seg.queue_id}
     assert segs[0].start_ms == queue_seg.end_ms
-    assert agent.user_id is not None and agent.participant_name == org.user(agent.user_id).name
+    assert agent.user_id is not None
+    assert agent.participant_name == any_user(org, agent.user_id).name
     alert, wrapup = segs[0], segs[-1]
     assert 2_000 <= alert.end_ms - alert.start_ms <= 15_000
     assert 10_000 <= wrapup.end_ms - wrapup.start_ms <= 120_000
@@ -456,10 +570,9 @@ def check_agent_leg(org: Organisation, acd: Participant, agent: Participant) -> 
     talk_ms = sum(s.end_ms - s.start_ms for s in talk)
     assert metric(session, "tTalk") == (talk_ms, talk[-1].end_ms)
     held_ms = sum(s.end_ms - s.start_ms for s in holds)
-    if holds:
-        assert metric(session, "tHeld") == (held_ms, holds[-1].end_ms)
-    else:
-        assert not [m for m in session.metrics if m.name == "tHeld"]
+    # One tHeld per hold, emitted as that hold ends (none without a hold).
+    held = [(m.value, m.emit_ms) for m in session.metrics if m.name == "tHeld"]
+    assert held == [(s.end_ms - s.start_ms, s.end_ms) for s in holds]
     acw_ms = wrapup.end_ms - wrapup.start_ms
     assert metric(session, "tAcw") == (acw_ms, wrapup.end_ms)
     assert metric(session, "tHandle") == (talk_ms + held_ms + acw_ms, wrapup.end_ms)
@@ -472,14 +585,16 @@ def test_answered_agent_legs(everything: list[tuple[Organisation, Conversation]]
     for org, c in everything:
         if c.originating_direction == "outbound":
             continue
-        acds, agents = having(c, "acd"), having(c, "agent")
+        acds, agents = having(c, "acd"), answering(c)
         assert len(agents) in (len(acds), len(acds) - 1)
         for acd, agent in zip(acds, agents, strict=False):
             check_agent_leg(org, acd, agent)
             legs += 1
             types = [s.segment_type for s in segments(agent)]
             holds += "hold" in types
-            double_holds += types.count("hold") == 2
+            if types.count("hold") == 2:
+                double_holds += 1
+                assert len([m for m in agent.sessions[0].metrics if m.name == "tHeld"]) == 2
             code = segments(agent)[-1].wrap_up_code
             if code is not None:
                 with_code += 1
@@ -508,7 +623,7 @@ def test_transfers_between_queues(everything: list[tuple[Organisation, Conversat
                 assert not metric_values(c, "nTransferred")
             continue
         answered += 1
-        acds, agents = having(c, "acd"), having(c, "agent")
+        acds, agents = having(c, "acd"), answering(c)
         if not metric_values(c, "nTransferred"):
             assert len(acds) == len(agents) == 1
             continue
@@ -537,10 +652,11 @@ def test_transfers_between_queues(everything: list[tuple[Organisation, Conversat
 
 
 @pytest.mark.parametrize(
-    ("media", "longest_h"), [("chat", 1.25), ("message", 4.0), ("email", 6.0), ("callback", 2.0)]
+    ("media", "longest_h", "tail_h"),
+    [("chat", 1.25, 0.5), ("message", 4.0, 1.6), ("email", 6.0, 2.4), ("callback", 2.0, 0.5)],
 )
 def test_digital_and_callback_conversations(
-    conversations: list[Conversation], media: str, longest_h: float
+    conversations: list[Conversation], media: str, longest_h: float, tail_h: float
 ) -> None:
     found = of_kind(conversations, media)
     assert len(found) > 100
@@ -555,7 +671,7 @@ def test_digital_and_callback_conversations(
     durations = [c.end_ms - c.start_ms for c in found]
     assert max(durations) <= longest_h * MS_PER_HOUR
     # The long tails are there: these media outlast a typical phone call.
-    assert max(durations) > 0.4 * longest_h * MS_PER_HOUR
+    assert max(durations) > tail_h * MS_PER_HOUR
 
 
 def test_outbound_voice(everything: list[tuple[Organisation, Conversation]]) -> None:
@@ -566,7 +682,7 @@ def test_outbound_voice(everything: list[tuple[Organisation, Conversation]]) -> 
         agent, external = c.participants
         assert (agent.purpose, external.purpose) == ("agent", "external")
         assert agent.user_id is not None
-        assert c.division_ids == (org.user(agent.user_id).division_id,)
+        assert c.division_ids == (any_user(org, agent.user_id).division_id,)
         session = agent.sessions[0]
         assert (session.media_type, session.direction) == ("voice", "outbound")
         dialing, talk, wrapup = session.segments
@@ -597,17 +713,234 @@ def test_conversation_fields(everything: list[tuple[Organisation, Conversation]]
             ids.add(s.session_id)
         if kind(c) in ("voice", "outbound"):
             assert c.min_mos is not None and 3.0 <= c.min_mos <= 4.6
-        assert len(c.division_ids) == 1
-        org.division(c.division_ids[0])
+        assert len(set(c.division_ids)) == len(c.division_ids) >= 1
+        for division_id in c.division_ids:
+            org.division(division_id)
         acds = having(c, "acd")
         if acds:
-            first_queue = org.queue(segments(acds[0])[0].queue_id or "")
-            assert c.division_ids == (first_queue.division_id,)
+            # The division of every queue offered to, in the order offered, each once.
+            queues = [any_queue(org, segments(acd)[0].queue_id or "") for acd in acds]
+            assert c.division_ids == tuple(dict.fromkeys(q.division_id or "" for q in queues))
+        else:
+            assert len(c.division_ids) == 1
         for p in c.participants:
             assert all(isinstance(k, str) and isinstance(v, str) for k, v in p.attributes.items())
         customer = c.participants[1 if kind(c) == "outbound" else 0]
         tiers[customer.attributes["customerTier"]] += 1
     assert set(tiers) == {"gold", "silver", "bronze"}
+
+
+# --- shapes the report rules need ----------------------------------------------------------
+
+
+def test_transfer_to_another_division_lists_both_divisions(
+    everything: list[tuple[Organisation, Conversation]],
+) -> None:
+    crossing = same = 0
+    for org, c in everything:
+        acds = having(c, "acd")
+        if len(acds) < 2:
+            assert len(c.division_ids) == 1
+            continue
+        first, second = (any_queue(org, segments(acd)[0].queue_id or "") for acd in acds)
+        if first.division_id == second.division_id:
+            same += 1
+            assert c.division_ids == (first.division_id,)
+        else:
+            crossing += 1
+            assert c.division_ids == (first.division_id, second.division_id)
+        # report-semantics §2: division_id is the first entry, the first queue's division.
+        assert c.division_ids[0] == first.division_id
+    assert crossing > 100 and same > 20
+
+
+def test_departed_agents_and_the_deleted_queue_take_a_small_share(
+    everything: list[tuple[Organisation, Conversation]],
+) -> None:
+    talked = by_departed = inbound = in_deleted = 0
+    departed_seen: dict[int, set[str]] = {}
+    for org, c in everything:
+        departed = {u.id: u for u in org.departed_users}
+        deleted = {q.id: q for q in org.deleted_queues}
+        agents = answering(c) if c.originating_direction == "inbound" else having(c, "agent")
+        if agents:
+            talked += 1
+            by_departed += any(a.user_id in departed for a in agents)
+        for agent in having(c, "agent"):
+            user = departed.get(agent.user_id or "")
+            if user is None:
+                continue
+            departed_seen.setdefault(id(org), set()).add(user.id)
+            assert agent.participant_name == user.name
+            queue_ids = {seg.queue_id for seg in segments(agent)} - {None}
+            for queue_id in queue_ids:
+                queue = any_queue(org, queue_id or "")
+                # A departed agent answered only queues they were allowed to answer.
+                division_name = org.division(queue.division_id or "").name
+                assert queue.division_id == user.division_id or division_name == "Home"
+        if c.originating_direction != "inbound":
+            continue
+        inbound += 1
+        used = {seg.queue_id or "" for s in sessions(c) for seg in s.segments} & deleted.keys()
+        if used:
+            in_deleted += 1
+            (queue_id,) = used
+            # Only ever the first queue offered, so it is the report's queue and division.
+            assert queue_id_fact(c) == queue_id
+            assert c.division_ids[0] == deleted[queue_id].division_id
+            assert having(c, "acd")[0].participant_name == deleted[queue_id].name
+    assert share(by_departed, talked) == pytest.approx(0.015, abs=0.006)
+    assert share(in_deleted, inbound) == pytest.approx(0.01, abs=0.005)
+    # The Sales and the Service leaver at least, in every generated day.
+    assert [len(ids) >= 2 for ids in departed_seen.values()] == [True] * len(SEEDS)
+
+
+def test_agents_alerted_who_do_not_answer(
+    everything: list[tuple[Organisation, Conversation]],
+) -> None:
+    answered = rona = 0
+    for org, c in everything:
+        talked = answering(c)
+        silent = [p for p in having(c, "agent") if p not in talked]
+        if kind(c) not in ("voice", "chat") or not metric_values(c, "tAnswered"):
+            assert not silent
+            continue
+        answered += 1
+        if not silent:
+            continue
+        rona += 1
+        (agent,) = silent
+        assert agent.user_id is not None and org.user(agent.user_id).name == agent.participant_name
+        (session,) = agent.sessions
+        (alert,) = session.segments
+        assert alert.segment_type == "alert"
+        assert alert.disconnect_type == "noAnswerTransfer"
+        alert_ms = alert.end_ms - alert.start_ms
+        assert 8_000 <= alert_ms <= 30_000
+        metrics = sorted((m.name, m.value, m.emit_ms) for m in session.metrics)
+        assert metrics == [
+            ("tAlert", alert_ms, alert.end_ms),
+            ("tNotResponding", alert_ms, alert.end_ms),
+        ]
+        # Before the agent who answered, in time and in array order; never after.
+        first_acd, answerer = having(c, "acd")[0], talked[0]
+        queue_seg = segments(first_acd)[0]
+        assert alert.queue_id == queue_seg.queue_id
+        assert queue_seg.start_ms < alert.start_ms < alert.end_ms < segments(answerer)[0].start_ms
+        assert segments(answerer)[0].start_ms == queue_seg.end_ms
+        order = [p.participant_id for p in c.participants]
+        assert order.index(first_acd.participant_id) < order.index(agent.participant_id)
+        assert order.index(agent.participant_id) < order.index(answerer.participant_id)
+        assert agent.user_id != answerer.user_id
+        # The report's agent is the one who answered (or, after a transfer, the last one).
+        assert agent_id_fact(c) == talked[-1].user_id != agent.user_id
+        # The wait in queue covers the unanswered alert; speed of answer includes it too.
+        assert metric(first_acd.sessions[0], "tAcd")[0] == queue_seg.end_ms - queue_seg.start_ms
+        assert metric(answerer.sessions[0], "tAnswered")[0] > alert_ms
+    assert share(rona, answered) == pytest.approx(0.03, abs=0.01)
+
+
+def test_offered_conversations_that_leave_the_queue_unanswered(
+    everything: list[tuple[Organisation, Conversation]],
+) -> None:
+    offered = left = 0
+    endings: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    for _, c in everything:
+        if c.originating_direction != "inbound" or not metric_values(c, "nOffered"):
+            continue
+        offered += 1
+        if metric_values(c, "tAnswered") or metric_values(c, "tAbandon"):
+            continue
+        left += 1
+        kinds[kind(c)] += 1
+        assert not having(c, "agent")
+        (acd,) = having(c, "acd")
+        (session,) = acd.sessions
+        (seg,) = session.segments
+        assert {m.name for m in session.metrics} == {"nOffered", "tAcd"}
+        assert metric(session, "tAcd") == (seg.end_ms - seg.start_ms, seg.end_ms)
+        assert seg.end_ms > seg.start_ms
+        customer = segments(c.participants[0])[0]
+        endings[seg.disconnect_type or ""] += 1
+        if seg.disconnect_type == "system":
+            assert c.participants[-1] == acd
+            assert customer.end_ms == seg.end_ms == c.end_ms
+            continue
+        # Overflow to an external number: an external party takes the call from the queue.
+        assert seg.disconnect_type == "transfer" and kind(c) == "voice"
+        external = c.participants[-1]
+        assert external.purpose == "external" and external.user_id is None
+        (far_end,) = segments(external)
+        assert far_end.segment_type == "interact" and far_end.queue_id is None
+        assert far_end.start_ms == seg.end_ms
+        assert far_end.end_ms == customer.end_ms == c.end_ms
+        ext_session = external.sessions[0]
+        assert not ext_session.metrics
+        assert ext_session.dnis and re.fullmatch(r"tel:\+1555\d{7}", ext_session.dnis)
+        assert external.participant_name == ext_session.dnis[4:]
+    assert share(left, offered) == pytest.approx(0.02, abs=0.006)
+    assert set(endings) == {"system", "transfer"}
+    assert 0.15 * left < endings["transfer"] < 0.6 * left
+    assert {"voice", "chat", "message", "email"} <= set(kinds)
+
+
+def test_outbound_calls_on_behalf_of_a_queue(
+    everything: list[tuple[Organisation, Conversation]],
+) -> None:
+    outbound = queued = 0
+    queues_used: set[str] = set()
+    for org, c in everything:
+        if c.originating_direction != "outbound":
+            continue
+        outbound += 1
+        agent, external = c.participants
+        assert all(seg.queue_id is None for seg in segments(external))
+        queue_ids = {seg.queue_id for seg in segments(agent)}
+        if queue_ids == {None}:
+            assert queue_id_fact(c) is None
+            continue
+        queued += 1
+        # Every segment of the agent (dialing, interact, wrap-up) carries the queue.
+        (queue_id,) = queue_ids
+        assert queue_id is not None
+        queues_used.add(queue_id)
+        queue = org.queue(queue_id)
+        assert agent.user_id is not None
+        assert queue.division_id == any_user(org, agent.user_id).division_id
+        assert c.division_ids == (queue.division_id,)
+        # No acd participant, so the report falls back to all participants' segments.
+        assert not having(c, "acd")
+        assert queue_id_fact(c) == queue_id
+    assert share(queued, outbound) == pytest.approx(0.30, abs=0.06)
+    assert len(queues_used) >= 6
+
+
+def test_two_holds_emit_two_held_metrics(conversations: list[Conversation]) -> None:
+    checked = 0
+    for c in conversations:
+        if c.stuck_at_ms is not None:
+            continue
+        for agent in answering(c):
+            holds = [s for s in segments(agent) if s.segment_type == "hold"]
+            if len(holds) != 2:
+                continue
+            checked += 1
+            (session,) = agent.sessions
+            held = [m.value for m in session.metrics if m.name == "tHeld"]
+            assert held == [h.end_ms - h.start_ms for h in holds]
+            talk, acw, handle = (metric(session, n)[0] for n in ("tTalk", "tAcw", "tHandle"))
+            assert handle == talk + sum(held) + acw
+            # Between the two holds' ends only the first tHeld is visible.
+            for cut, visible in ((holds[1].end_ms - 1, held[:1]), (c.end_ms, held)):
+                record = render(c, cut, with_attributes=False)
+                (shown,) = (
+                    p for p in record["participants"] if p["participantId"] == agent.participant_id
+                )
+                values = [m["value"] for m in shown["sessions"][0]["metrics"]]
+                names = [m["name"] for m in shown["sessions"][0]["metrics"]]
+                assert [v for v, n in zip(values, names, strict=True) if n == "tHeld"] == visible
+    assert checked > 50
 
 
 # --- invariants over every generated conversation ------------------------------------------
@@ -644,20 +977,31 @@ def test_max_duration_is_a_useful_bound(days: list[Day]) -> None:
 
 
 def test_ids_exist_in_the_organisation(everything: list[tuple[Organisation, Conversation]]) -> None:
+    unresolved: Counter[str] = Counter()
     for org, c in everything:
+        departed = {u.id for u in org.departed_users}
+        deleted = {q.id for q in org.deleted_queues}
         for p in c.participants:
             if p.user_id is not None:
                 assert p.purpose == "agent"
-                org.user(p.user_id)
+                if p.user_id in departed:
+                    unresolved["user"] += 1
+                else:
+                    org.user(p.user_id)
             for s in p.sessions:
                 for seg in s.segments:
                     if seg.queue_id is not None:
-                        org.queue(seg.queue_id)
+                        if seg.queue_id in deleted:
+                            unresolved["queue"] += 1
+                        else:
+                            org.queue(seg.queue_id)
                     if seg.wrap_up_code is not None:
                         assert seg.segment_type == "wrapup"
                         org.wrapup_code(seg.wrap_up_code)
         for division_id in c.division_ids:
             org.division(division_id)
+    # The only ids no look-up resolves are those of departed agents and deleted queues.
+    assert unresolved["user"] > 0 and unresolved["queue"] > 0
 
 
 def test_enum_values_are_in_the_vocabulary(conversations: list[Conversation]) -> None:
@@ -678,7 +1022,15 @@ def test_enum_values_are_in_the_vocabulary(conversations: list[Conversation]) ->
     assert seen["purpose"] == {"customer", "ivr", "acd", "agent", "external"} <= PURPOSES
     assert seen["segment"] == {"interact", "ivr", "alert", "hold", "wrapup", "dialing"}
     assert seen["segment"] <= SEGMENT_TYPES
-    assert seen["disconnect"] == {"endpoint", "peer", "client", "transfer"} <= DISCONNECT_TYPES
+    assert seen["disconnect"] <= DISCONNECT_TYPES
+    assert seen["disconnect"] == {
+        "endpoint",
+        "peer",
+        "client",
+        "transfer",
+        "system",
+        "noAnswerTransfer",
+    }
 
 
 def test_some_conversations_cross_hour_boundaries_and_midnight(days: list[Day]) -> None:
