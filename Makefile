@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install check test sandbox check-config clean
+.PHONY: install check test demo sandbox check-config bench clean
 
 $(BIN)/genesys-reports: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ check: install
 # The README's test command: every check, then the test suite.
 test: check
 	$(BIN)/pytest
+
+# The README's first command: both example reports, end to end, on the embedded sandbox.
+demo: install
+	$(BIN)/genesys-reports run
 
 sandbox: install
 	$(BIN)/genesys-reports sandbox --port 8089

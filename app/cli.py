@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -22,6 +23,9 @@ from app.errors import ConfigError, ReportsError
 from app.genesys.query import details_query
 from app.logs import configure_logging
 from app.models import Period
+
+if TYPE_CHECKING:
+    from app.pipeline.run import RunOutcome
 from app.periods import explicit_period, parse_instant, report_period, split_windows
 from app.regions import SANDBOX
 from app.settings import (
@@ -79,12 +83,25 @@ def _parser() -> argparse.ArgumentParser:
         "a report's period (page 1). Nothing is sent; no credentials are needed.",
     )
     query.add_argument("--report", required=True, help="the report's name")
-    _period_arguments(query)
+    _period_arguments(query, required=True)
+    run = commands.add_parser(
+        "run",
+        parents=[common],
+        help="run reports once, end to end",
+        description="Run reports for one period each and write their exports. Without "
+        "--report, every report runs; without a period, each report's own `period` is used. "
+        "With environment: sandbox the embedded sandbox is started in-process.",
+    )
+    run.add_argument("--report", action="append", default=[], help="a report's name (repeatable)")
+    _period_arguments(run, required=False)
+    run.add_argument(
+        "--json", action="store_true", help="print one JSON object per report run on stdout"
+    )
     return parser
 
 
-def _period_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group(required=True)
+def _period_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    group = parser.add_mutually_exclusive_group(required=required)
     group.add_argument(
         "--period",
         help="previous_hour, previous_day, previous_week, previous_month (in the report's "
@@ -105,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sandbox(args, config)
         if args.command == "query":
             return _query(args, load_settings(resolve_config_path(config)))
+        if args.command == "run":
+            return _run(args, load_settings(resolve_config_path(config)))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -175,7 +194,8 @@ def _period(args: argparse.Namespace, report: ReportSettings) -> Period:
             )
         if args.end is not None:
             raise ValueError("--end needs --start")
-        return report_period(args.period, datetime.now(UTC), report.timezone, report.delay)
+        period = args.period or report.period
+        return report_period(period, datetime.now(UTC), report.timezone, report.delay)
     except ValueError as exc:
         raise ConfigError("command line", [f"period: {exc}"]) from None
 
@@ -194,6 +214,76 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
         body = details_query(report.filters, window).page(1, settings.genesys.page_size).body()
         sys.stdout.write(orjson.dumps(body).decode() + "\n")
     return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    reports = [_report(settings, name) for name in args.report] or list(settings.reports)
+    plan = [(report, _period(args, report)) for report in reports]
+    return asyncio.run(_run_reports(settings, plan, as_json=args.json))
+
+
+async def _run_reports(
+    settings: Settings, plan: list[tuple[ReportSettings, Period]], *, as_json: bool
+) -> int:
+    from app.pipeline.run import RunOutcome, run_report
+    from app.progress import RunProgress
+    from app.runtime import genesys_client
+
+    outcomes: list[RunOutcome] = []
+    async with genesys_client(settings) as client:
+        for report, period in plan:
+            progress = RunProgress(f"{report.name} {period.label}")
+            try:
+                outcome = await run_report(
+                    settings, report, period, client, progress=progress.hooks()
+                )
+            except (ReportsError, OSError) as exc:
+                outcome = RunOutcome(
+                    report=report.name,
+                    period=period,
+                    run_id="",
+                    status="failed",
+                    error=str(exc),
+                )
+                print(
+                    f"error: report {report.name}, period {period.label} failed: {exc}",
+                    file=sys.stderr,
+                )
+            finally:
+                progress.close()
+            outcomes.append(outcome)
+            _print_outcome(outcome, as_json=as_json)
+    return 0 if all(o.status == "succeeded" for o in outcomes) else 1
+
+
+def _print_outcome(outcome: RunOutcome, *, as_json: bool) -> None:
+    if as_json:
+        document = {
+            "report": outcome.report,
+            "period": {
+                "start": outcome.period.start.isoformat(),
+                "end": outcome.period.end.isoformat(),
+                "label": outcome.period.label,
+            },
+            "status": outcome.status,
+            "files": [{"format": f.format, "path": str(path)} for f, path in outcome.files],
+            "manifest": outcome.manifest,
+        }
+        if outcome.error:
+            document["error"] = outcome.error
+        sys.stdout.write(orjson.dumps(document).decode() + "\n")
+        sys.stdout.flush()
+        return
+    if outcome.status != "succeeded":
+        return
+    counts = outcome.manifest.get("counts", {})
+    where = outcome.manifest_path.parent if outcome.manifest_path else "?"
+    formats = ", ".join(f.format for f, _ in outcome.files)
+    print(
+        f"{outcome.report} {outcome.period.label}: {counts.get('conversations', 0)} "
+        f"conversations, {counts.get('groups', 0)} rows -> {where} ({formats})",
+        flush=True,
+    )
 
 
 def _sandbox(args: argparse.Namespace, config: str | None) -> int:

@@ -59,6 +59,13 @@ GroupByFact = Literal[
     "month",
 ]
 GROUP_BY_FACTS: tuple[str, ...] = get_args(GroupByFact)
+# The export columns of each group dimension: ids come with their resolved names.
+GROUP_COLUMNS: dict[str, tuple[str, ...]] = {fact: (fact,) for fact in GROUP_BY_FACTS} | {
+    "queue_id": ("queue_id", "queue_name"),
+    "agent_id": ("agent_id", "agent_name"),
+    "wrapup_code": ("wrapup_code_id", "wrapup_code_name"),
+    "division_id": ("division_id", "division_name"),
+}
 # Built-in metrics (report-semantics §3), in the order reports show them.
 MetricName = Literal[
     "conversations",
@@ -513,6 +520,22 @@ class ReportSettings(Strict):
                 f"{', '.join(bad)}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> ReportSettings:
+        # Every group dimension, metric and custom metric becomes a column; two of one name
+        # would make the CSV ambiguous.
+        group_columns = [c for dimension in self.group_by for c in GROUP_COLUMNS[dimension]]
+        clashes = sorted(
+            (set(group_columns) & set(self.metrics))
+            | (set(group_columns) & set(self.custom_metrics))
+        )
+        if clashes:
+            raise ValueError(
+                f"{', '.join(clashes)} would be both a group column and a metric column; "
+                "drop one of them"
+            )
+        return self
 
     @field_validator("schedule")
     @classmethod

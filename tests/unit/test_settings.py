@@ -149,6 +149,20 @@ def test_report_problems_name_their_key(report: dict[str, Any], key: str, fragme
     assert fragment in problems[0]
 
 
+def test_a_group_column_cannot_also_be_a_metric_column() -> None:
+    problems = _problems(
+        _minimal(
+            group_by=["answered", "queue_id"],
+            metrics=["answered"],
+            custom_metrics={"queue_name": "offered"},
+        )
+    )
+    assert problems == [
+        "reports[0]: answered, queue_name would be both a group column and a metric column; "
+        "drop one of them"
+    ]
+
+
 def test_custom_metric_expressions_over_metric_names_are_accepted() -> None:
     expression = "round(service_level * 100, 1) if offered > 0 else max(0, answered)"
     settings = parse_settings(_minimal(custom_metrics={"sla_pct": expression}), environ={})

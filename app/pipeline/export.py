@@ -1,0 +1,425 @@
+"""Export files (CSV, JSON, NDJSON, each optionally gzipped) and their all-or-nothing commit.
+
+A run either produces a complete, correct report or fails; it never leaves a partial one. So
+every file is written into a private staging directory beside the final one, and
+``Staging.commit`` moves the files into place and writes ``manifest.json`` last: a period is done
+exactly when its manifest exists (ARCHITECTURE.md, "state that matters lives with the output").
+
+Disk I/O goes through aiofiles (the executor), so the event loop never waits on the disk; hashing
+and compression of each chunk run in a worker thread too. Each file's ``sha256`` and ``bytes``
+are computed from exactly the bytes handed to the file, so they always describe what is on disk.
+Gzip output has ``mtime=0`` and no file name in its header, so re-running a period with the same
+data gives byte-identical files and checksums.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import gzip
+import hashlib
+import io
+import logging
+import os
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiofiles
+import aiofiles.os
+import orjson
+from aiofiles.threadpool.binary import AsyncBufferedIOBase
+
+__all__ = [
+    "CHUNK_BYTES",
+    "FORMATS",
+    "MANIFEST_NAME",
+    "ExportedFile",
+    "NdjsonWriter",
+    "Staging",
+    "csv_cell",
+    "file_name",
+    "write_csv",
+    "write_json",
+]
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("csv", "json", "ndjson", "csv.gz", "json.gz", "ndjson.gz")
+MANIFEST_NAME = "manifest.json"
+# Text is gathered into chunks of about this size before each write: big enough that aiofiles'
+# executor round trip is paid rarely, small enough that memory stays flat however long the file.
+CHUNK_BYTES = 1 << 20
+# zlib's own default: close to level 9's size on this kind of text at a fraction of its CPU time.
+_GZIP_LEVEL = 6
+_FLOAT_DECIMALS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedFile:
+    """One file as written: ``bytes`` and ``sha256`` are of the bytes on disk (compressed for
+    ``.gz``), ``rows`` counts data rows (CSV without its header, JSON rows, NDJSON objects)."""
+
+    format: str
+    name: str
+    rows: int
+    bytes: int
+    sha256: str
+
+
+def file_name(report: str, period_label: str, fmt: str) -> str:
+    """``queue-daily_2024-05-01.csv.gz``"""
+    _check_format(fmt, FORMATS)
+    return f"{report}_{period_label}.{fmt}"
+
+
+# --- writers ---------------------------------------------------------------------------------
+
+
+async def write_csv(
+    path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]], *, fmt: str
+) -> ExportedFile:
+    """RFC 4180 CSV in UTF-8 without a BOM: a header row, then one line per row with the values
+    of ``columns`` in that order, formatted by ``csv_cell``. A row lacking a column is a bug
+    upstream and raises ``KeyError`` rather than writing a silently empty cell."""
+    _check_format(fmt, ("csv", "csv.gz"))
+    text = io.StringIO()
+    # QUOTE_MINIMAL: only cells holding a comma, a quote or a line break are quoted.
+    writer = csv.writer(text, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    writer.writerow(columns)
+    count = 0
+    async with _Sink(path, fmt) as sink:
+        for row in rows:
+            writer.writerow([csv_cell(row[column]) for column in columns])
+            count += 1
+            if text.tell() >= CHUNK_BYTES:  # characters, not bytes: "about 1 MiB" is enough
+                await sink.write(text.getvalue().encode("utf-8"))
+                text.seek(0)
+                text.truncate()
+        await sink.write(text.getvalue().encode("utf-8"))
+        return await sink.finish(rows=count)
+
+
+async def write_json(
+    path: Path, document: Mapping[str, Any], *, fmt: str, rows: int
+) -> ExportedFile:
+    """The document as compact JSON plus a trailing newline. ``rows`` is recorded as given (the
+    caller knows which list holds the rows)."""
+    _check_format(fmt, ("json", "json.gz"))
+    # orjson holds the GIL while it runs, so a thread would not free the loop; a report
+    # document holds aggregated groups, not conversations, and is small.
+    data = orjson.dumps(document, default=_json_default, option=orjson.OPT_APPEND_NEWLINE)
+    async with _Sink(path, fmt) as sink:
+        for offset in range(0, len(data), CHUNK_BYTES):
+            await sink.write(data[offset : offset + CHUNK_BYTES])
+        return await sink.finish(rows=rows)
+
+
+class NdjsonWriter:
+    """Streams one JSON object per line (the per-conversation facts), buffered in chunks of
+    about ``CHUNK_BYTES`` so the disk is not visited per line. Leaving the block without
+    ``finish()`` (an exception, a cancellation) closes and deletes the partial file."""
+
+    def __init__(self, path: Path, *, fmt: str) -> None:
+        _check_format(fmt, ("ndjson", "ndjson.gz"))
+        self._sink = _Sink(path, fmt)
+        self._buffer = bytearray()
+        self._rows = 0
+
+    async def __aenter__(self) -> NdjsonWriter:
+        await self._sink.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._sink.__aexit__(exc_type, exc, tb)
+
+    async def write(self, obj: Mapping[str, Any]) -> None:
+        self._buffer += orjson.dumps(obj, default=_json_default, option=orjson.OPT_APPEND_NEWLINE)
+        self._rows += 1
+        if len(self._buffer) >= CHUNK_BYTES:
+            await self._sink.write(bytes(self._buffer))
+            self._buffer.clear()
+
+    async def finish(self) -> ExportedFile:
+        """Flush, fsync and close the file; its record counts the objects written."""
+        await self._sink.write(bytes(self._buffer))
+        self._buffer.clear()
+        return await self._sink.finish(rows=self._rows)
+
+
+def csv_cell(value: Any) -> str:
+    """The text of one CSV cell.
+
+    ``None`` and non-finite floats are empty (the JSON export writes both as ``null``); lists are
+    joined with ``"; "``; booleans are ``true``/``false``; floats are written in plain decimal
+    notation with at most 10 decimals and no trailing zeros (``0.8123``, ``12.5``, ``3``), never
+    in scientific notation, which spreadsheets and ``COPY`` imports read inconsistently.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):  # before int: bool is an int
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _decimal(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple):
+        return "; ".join(csv_cell(item) for item in value)
+    raise TypeError(f"cannot write a {type(value).__name__} to a CSV cell: {value!r}")
+
+
+def _decimal(value: float) -> str:
+    if value != value or value in (float("inf"), float("-inf")):
+        return ""
+    text = f"{value:.{_FLOAT_DECIMALS}f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _json_default(obj: Any) -> Any:
+    # orjson serialises dict but not other Mappings (e.g. MappingProxyType); the signatures here
+    # promise Mapping, so honour it.
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    raise TypeError(f"cannot write a {type(obj).__name__} as JSON")
+
+
+def _check_format(fmt: str, allowed: Sequence[str]) -> None:
+    if fmt not in allowed:
+        raise ValueError(f"unknown export format {fmt!r}: expected one of {', '.join(allowed)}")
+
+
+class _Sink:
+    """The bytes of one new file: optionally gzipped, hashed and counted exactly as written.
+
+    Opened with ``"xb"``: a name written twice is a bug, and since the sink only ever removes a
+    file it created itself, cleaning up after a failure cannot destroy anything older.
+    """
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path = path
+        self.format = fmt
+        self._compressed = io.BytesIO()
+        # Written into a nameless BytesIO, so the header carries no file name; with mtime=0 it
+        # carries no time either: equal content, equal bytes.
+        self._gzip = (
+            gzip.GzipFile(fileobj=self._compressed, mode="wb", compresslevel=_GZIP_LEVEL, mtime=0)
+            if fmt.endswith(".gz")
+            else None
+        )
+        self._digest = hashlib.sha256()
+        self._size = 0
+        self._file: AsyncBufferedIOBase | None = None
+        self._finished = False
+
+    async def __aenter__(self) -> _Sink:
+        self._file = await aiofiles.open(self.path, "xb")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._finished:
+            await self._discard()
+
+    async def write(self, data: bytes) -> None:
+        if data:
+            # Compressing and hashing a chunk is milliseconds of CPU; a thread keeps the loop
+            # free (zlib and hashlib release the GIL on large buffers).
+            await self._emit(await asyncio.to_thread(self._encode, data))
+
+    async def finish(self, *, rows: int) -> ExportedFile:
+        """Write the gzip trailer, flush and fsync (the manifest will vouch for these bytes, so
+        they must be on disk before it is), close; return the file's record."""
+        file = self._opened()
+        if self._gzip is not None:
+            await self._emit(await asyncio.to_thread(self._close_gzip, self._gzip))
+        await file.flush()
+        await asyncio.to_thread(os.fsync, file.fileno())
+        await file.close()
+        self._finished = True
+        return ExportedFile(
+            format=self.format,
+            name=self.path.name,
+            rows=rows,
+            bytes=self._size,
+            sha256=self._digest.hexdigest(),
+        )
+
+    def _encode(self, data: bytes) -> bytes:
+        if self._gzip is not None:
+            self._gzip.write(data)
+            data = self._take_compressed()
+        self._digest.update(data)  # exactly the bytes the file gets, in the order it gets them
+        return data
+
+    def _close_gzip(self, compressor: gzip.GzipFile) -> bytes:
+        compressor.close()  # writes the CRC and size trailer; leaves the BytesIO open
+        trailer = self._take_compressed()
+        self._digest.update(trailer)
+        return trailer
+
+    def _take_compressed(self) -> bytes:
+        out = self._compressed.getvalue()
+        self._compressed.seek(0)
+        self._compressed.truncate()
+        return out
+
+    async def _emit(self, data: bytes) -> None:
+        if data:
+            await self._opened().write(data)
+            self._size += len(data)
+
+    def _opened(self) -> AsyncBufferedIOBase:
+        if self._file is None:
+            raise RuntimeError(f"{self.path} is not open: use the writer in an 'async with'")
+        return self._file
+
+    async def _discard(self) -> None:
+        # Runs while another exception propagates: cleanup failures must not replace it.
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                await self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            await aiofiles.os.remove(self.path)
+
+
+# --- staging and commit ----------------------------------------------------------------------
+
+
+class Staging:
+    """A private staging directory beside the final one; files are written there, then moved into
+    place by commit(); if the block exits with an exception (or commit is never called), the
+    staging directory and everything in it is removed and the final directory is untouched.
+
+    The staging directory is a sibling (``.{final}.staging-{run_id}``), on the same file system,
+    so each move into place is an atomic ``os.replace``, never a copy.
+    """
+
+    def __init__(self, final_dir: Path, run_id: str) -> None:
+        _check_plain_name(final_dir.name)
+        staging_name = f".{final_dir.name}.staging-{run_id}"
+        _check_plain_name(staging_name)  # a run id with "/" would escape the parent
+        self.final_dir = final_dir
+        self.run_id = run_id
+        self.directory = final_dir.parent / staging_name
+        self._committed = False
+
+    async def __aenter__(self) -> Staging:
+        # Not exist_ok: a directory with this run id already there is another run's (or a reused
+        # id), and sharing it would mix two runs' files.
+        await aiofiles.os.makedirs(self.directory)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._committed:
+            return
+        if exc_type is None:
+            await _remove_tree(self.directory)
+        else:  # never let a cleanup error hide why the run failed
+            await asyncio.to_thread(shutil.rmtree, self.directory, ignore_errors=True)
+
+    def path(self, name: str) -> Path:
+        """Where to write the export called ``name`` (a plain file name)."""
+        _check_plain_name(name)
+        if name == MANIFEST_NAME:
+            raise ValueError(f"{MANIFEST_NAME!r} is written by commit(), not as an export")
+        return self.directory / name
+
+    async def commit(self, files: Sequence[ExportedFile], manifest: Mapping[str, Any]) -> Path:
+        """Move ``files`` into the final directory, then write ``manifest`` beside them.
+
+        Order matters, because the manifest's presence is what marks a period done: an existing
+        manifest is removed first (a re-run replaces a done period, and while it does so the
+        period must not look done), the files are moved in (each atomically, replacing older
+        copies), and the new manifest appears last, itself atomically. Everything that can be
+        checked is checked before the final directory is touched. Returns the manifest's path.
+        """
+        if self._committed:
+            raise RuntimeError(f"{self.directory} was already committed")
+        names = [self.path(f.name).name for f in files]
+        if len(set(names)) != len(names):
+            raise ValueError(f"an export name appears twice: {sorted(names)}")
+        for name in names:
+            if not await aiofiles.os.path.isfile(self.directory / name):
+                raise FileNotFoundError(f"{name} was not written to {self.directory}")
+        body = orjson.dumps(
+            manifest,
+            default=_json_default,
+            option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE,  # read by people too
+        )
+
+        final = self.final_dir
+        manifest_path = final / MANIFEST_NAME
+        await aiofiles.os.makedirs(final, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            await aiofiles.os.remove(manifest_path)
+        # Durable before any file changes: after a crash the period must not look done with
+        # half-replaced files.
+        await _fsync_directory(final)
+        for name in names:
+            await aiofiles.os.replace(self.directory / name, final / name)
+
+        temp = final / f".{MANIFEST_NAME}.{self.run_id}.tmp"
+        try:
+            async with aiofiles.open(temp, "wb") as out:
+                await out.write(body)
+                await out.flush()
+                await asyncio.to_thread(os.fsync, out.fileno())
+            # The renames of the data files must be durable before the manifest vouches for them.
+            await _fsync_directory(final)
+            await aiofiles.os.replace(temp, manifest_path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                await aiofiles.os.remove(temp)
+            raise
+        await _fsync_directory(final)
+        self._committed = True
+
+        try:
+            await _remove_tree(self.directory)
+        except OSError as exc:  # the report is complete; a stray hidden directory is not fatal
+            log.warning("could not remove the staging directory %s: %s", self.directory, exc)
+        return manifest_path
+
+
+def _check_plain_name(name: str) -> None:
+    # Names end up as path components (and S3 keys): nothing that could climb out or nest.
+    if name in ("", ".", "..") or any(sep in name for sep in ("/", "\\", "\0")):
+        raise ValueError(f"not a plain file name: {name!r}")
+
+
+async def _remove_tree(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        await asyncio.to_thread(shutil.rmtree, path)
+
+
+async def _fsync_directory(path: Path) -> None:
+    """Make the directory's entries (creations, renames, removals) durable."""
+
+    def sync() -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    await asyncio.to_thread(sync)

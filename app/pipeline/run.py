@@ -1,0 +1,333 @@
+"""One report run, end to end. This is the only module that knows the order of the stages:
+
+plan windows → fetch them concurrently into sorted spools → heapq.merge + de-duplicate →
+facts → group and metrics (names resolved) → exports in a staging directory → move into place,
+manifest last.
+
+A run either commits a complete report or raises: spools live in a temporary directory and the
+exports in a staging directory, both removed whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from app.genesys import stats as request_stats
+from app.genesys.client import GenesysClient
+from app.genesys.fetch import data_availability
+from app.genesys.lookups import NameResolver
+from app.models import Period, Window, iso_utc
+from app.periods import split_windows
+from app.pipeline.aggregate import Aggregator
+from app.pipeline.export import (
+    ExportedFile,
+    NdjsonWriter,
+    Staging,
+    file_name,
+    write_csv,
+    write_json,
+)
+from app.pipeline.facts import MalformedRecord, conversation_facts
+from app.pipeline.fetch import FetchResult, WindowFetcher
+from app.pipeline.merge import MergeCounts, unique_records
+from app.pipeline.spool import merge_spools
+from app.settings import ReportSettings, Settings
+
+log = logging.getLogger(__name__)
+
+# Async jobs accept long intervals; the sandbox's default cap is 31 days.
+JOB_INTERVAL_DAYS = 30
+_YIELD_EVERY = 2000  # records between event-loop yields while processing
+
+
+@dataclass(slots=True)
+class Progress:
+    """Callbacks a front end (progress bar, log lines) may hook; all optional."""
+
+    windows_planned: Callable[[int], None] = lambda total: None
+    window_done: Callable[[int], None] = lambda records: None
+    stage: Callable[[str], None] = lambda name: None
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    report: str
+    period: Period
+    run_id: str
+    status: Literal["succeeded", "failed"]
+    files: list[tuple[ExportedFile, Path]] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+    manifest_path: Path | None = None
+    error: str | None = None
+
+
+def period_document(period: Period) -> dict[str, str]:
+    """The period as reports show it: local times with their offset, and the zone."""
+    zone = ZoneInfo(period.timezone)
+    return {
+        "start": period.start.astimezone(zone).isoformat(),
+        "end": period.end.astimezone(zone).isoformat(),
+        "timezone": period.timezone,
+        "label": period.label,
+    }
+
+
+def output_directory(settings: Settings, report: ReportSettings, period: Period) -> Path:
+    return settings.storage.directory / report.name / period.label
+
+
+async def choose_strategy(
+    client: GenesysClient, report: ReportSettings, period: Period, windows: int
+) -> Literal["query", "jobs"]:
+    """``auto`` uses async jobs only for a period wholly before the availability watermark and
+    long enough that a few job requests beat one query (at least) per window."""
+    if report.fetch != "auto":
+        return report.fetch
+    if windows < 4:
+        return "query"
+    watermark = await data_availability(client)
+    return "jobs" if period.end <= watermark else "query"
+
+
+def _job_windows(period: Period) -> list[Window]:
+    step = timedelta(days=JOB_INTERVAL_DAYS)
+    windows, cursor = [], period.start
+    while cursor < period.end:
+        end = min(cursor + step, period.end)
+        windows.append(Window(cursor, end))
+        cursor = end
+    return windows
+
+
+async def run_report(
+    settings: Settings,
+    report: ReportSettings,
+    period: Period,
+    client: GenesysClient,
+    *,
+    progress: Progress | None = None,
+    run_id: str | None = None,
+) -> RunOutcome:
+    """Run one report for one period; raises on failure (nothing is committed then)."""
+    progress = progress or Progress()
+    run_id = run_id or uuid.uuid4().hex[:12]
+    started = datetime.now(UTC)
+    final_dir = output_directory(settings, report, period)
+    settings.storage.directory.mkdir(parents=True, exist_ok=True)
+    with (
+        request_stats.measure() as stats,
+        tempfile.TemporaryDirectory(prefix=f"spool-{report.name}-") as scratch,
+    ):
+        workdir = Path(scratch)
+        windows = split_windows(period, report.window)
+        strategy = await choose_strategy(client, report, period, len(windows))
+        fetch_windows = _job_windows(period) if strategy == "jobs" else windows
+        progress.windows_planned(len(fetch_windows))
+        fetcher = WindowFetcher(
+            client, report, settings.genesys, workdir, on_window_done=progress.window_done
+        )
+        log.info(
+            "report %s, period %s: fetching %d windows (%s)",
+            report.name,
+            period.label,
+            len(fetch_windows),
+            strategy,
+        )
+        fetched = await fetcher.fetch_all(fetch_windows, use_jobs=strategy == "jobs")
+        progress.stage("aggregating")
+        async with Staging(final_dir, run_id) as staging:
+            aggregator, merge_counts, tallies, facts_file = await _process(
+                report, period, fetched, workdir, staging
+            )
+            names = await _resolve_names(client, aggregator)
+            columns = aggregator.columns(report.metrics, report.custom_metrics)
+            rows = aggregator.rows(report.metrics, report.custom_metrics, names)
+            progress.stage("writing")
+            files = await _write_exports(report, period, staging, columns, rows, started)
+            if facts_file is not None:
+                files.append(facts_file)
+            manifest = _manifest(
+                report=report,
+                period=period,
+                run_id=run_id,
+                started=started,
+                strategy=strategy,
+                windows=len(windows),
+                fetched=fetched,
+                merge_counts=merge_counts,
+                tallies=tallies,
+                groups=aggregator.group_count,
+                stats=stats.as_dict(),
+                files=files,
+            )
+            manifest_path = await staging.commit(files, manifest)
+    log.info(
+        "report %s, period %s: %d conversations, %d groups, written to %s",
+        report.name,
+        period.label,
+        tallies["conversations"],
+        aggregator.group_count,
+        final_dir,
+    )
+    return RunOutcome(
+        report=report.name,
+        period=period,
+        run_id=run_id,
+        status="succeeded",
+        files=[(f, final_dir / f.name) for f in files],
+        manifest=manifest,
+        manifest_path=manifest_path,
+    )
+
+
+async def _process(
+    report: ReportSettings,
+    period: Period,
+    fetched: FetchResult,
+    workdir: Path,
+    staging: Staging,
+) -> tuple[Aggregator, MergeCounts, dict[str, int], ExportedFile | None]:
+    """Merge the spools, derive facts, aggregate; stream facts to NDJSON when asked."""
+    zone = ZoneInfo(report.timezone)
+    aggregator = Aggregator(
+        report.group_by,
+        service_level_seconds=report.service_level_seconds,
+        include_ongoing=report.include_ongoing,
+    )
+    counts = MergeCounts()
+    tallies = {"conversations": 0, "ongoing_skipped": 0, "malformed_skipped": 0}
+    ndjson_format = next((f for f in report.formats if f.startswith("ndjson")), None)
+    start_ms = round(period.start.timestamp() * 1000)
+    end_ms = round(period.end.timestamp() * 1000)
+    lines = merge_spools(fetched.spools, workdir)
+    facts_file = None
+    async with contextlib.AsyncExitStack() as stack:
+        writer = None
+        if ndjson_format is not None:
+            name = file_name(report.name, f"{period.label}_facts", ndjson_format)
+            writer = await stack.enter_async_context(
+                NdjsonWriter(staging.path(name), fmt=ndjson_format)
+            )
+        for index, record in enumerate(unique_records(lines, start_ms, end_ms, counts)):
+            if index % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # keep the loop (heartbeats, signals) responsive
+            try:
+                facts = conversation_facts(record, zone)
+            except MalformedRecord as exc:
+                tallies["malformed_skipped"] += 1
+                log.warning("report %s: skipping a malformed record: %s", report.name, exc)
+                continue
+            if not facts.ended and not report.include_ongoing:
+                tallies["ongoing_skipped"] += 1
+                continue
+            tallies["conversations"] += 1
+            aggregator.add(facts)
+            if writer is not None:
+                await writer.write(facts.as_dict())
+        if writer is not None:
+            facts_file = await writer.finish()
+    return aggregator, counts, tallies, facts_file
+
+
+async def _resolve_names(
+    client: GenesysClient, aggregator: Aggregator
+) -> dict[str, dict[str, str]]:
+    resolver = NameResolver(client)
+    names: dict[str, dict[str, str]] = {}
+    for kind, ids in aggregator.ids_to_resolve().items():
+        if ids:
+            names[kind] = await resolver.names(kind, ids)  # type: ignore[arg-type]
+    return names
+
+
+async def _write_exports(
+    report: ReportSettings,
+    period: Period,
+    staging: Staging,
+    columns: list[str],
+    rows: list[dict[str, Any]],
+    generated: datetime,
+) -> list[ExportedFile]:
+    files = []
+    for fmt in report.formats:
+        if fmt.startswith("ndjson"):
+            continue
+        path = staging.path(file_name(report.name, period.label, fmt))
+        if fmt.startswith("csv"):
+            files.append(await write_csv(path, columns, rows, fmt=fmt))
+        else:
+            document = {
+                "report": report.name,
+                "period": period_document(period),
+                "generated_at": iso_utc(generated),
+                "group_by": list(report.group_by),
+                "metrics": [*report.metrics, *report.custom_metrics],
+                "columns": columns,
+                "rows": rows,
+            }
+            files.append(await write_json(path, document, fmt=fmt, rows=len(rows)))
+    return files
+
+
+def _manifest(
+    *,
+    report: ReportSettings,
+    period: Period,
+    run_id: str,
+    started: datetime,
+    strategy: str,
+    windows: int,
+    fetched: FetchResult,
+    merge_counts: MergeCounts,
+    tallies: dict[str, int],
+    groups: int,
+    stats: dict[str, Any],
+    files: list[ExportedFile],
+) -> dict[str, Any]:
+    return {
+        "report": report.name,
+        "run_id": run_id,
+        "status": "complete",
+        "period": period_document(period),
+        "started_at": iso_utc(started),
+        "finished_at": iso_utc(datetime.now(UTC)),
+        "fetch": strategy,
+        "counts": {
+            "conversations": tallies["conversations"],
+            "groups": groups,
+            "windows": windows,
+            "windows_fetched": fetched.windows_fetched,
+            "splits": len(fetched.splits),
+            "records_read": merge_counts.read,
+            "duplicates_dropped": merge_counts.duplicates_dropped,
+            "outside_period": merge_counts.outside_period,
+            "ongoing_skipped": tallies["ongoing_skipped"],
+            "malformed_skipped": tallies["malformed_skipped"] + fetched.rejected_records,
+            "requests": stats["requests"],
+            "retries": stats["retries"],
+            "retries_by_cause": stats["retries_by_cause"],
+            "throttled_429": stats["throttled_429"],
+            "bytes_received": stats["bytes_received"],
+        },
+        "splits": fetched.splits,
+        "files": [
+            {
+                "format": f.format,
+                "name": f.name,
+                "rows": f.rows,
+                "bytes": f.bytes,
+                "sha256": f.sha256,
+            }
+            for f in files
+        ],
+    }

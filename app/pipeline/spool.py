@@ -1,0 +1,149 @@
+"""Window spools: pages go to disk as they arrive, and each window's spool ends sorted.
+
+A spool line is NDJSON: ``[start_ms, "conversationId", {record}]``. Carrying the sort key in
+front lets the merge order lines without trusting the record's own timestamp format, and keeps
+every line a plain JSON value.
+
+Each page is sorted on its own (a page is small) and appended as a *run*; when the window is
+complete its runs are merged into the window's sorted spool, reading each run lazily from disk.
+Memory therefore stays at about one page per run being merged, never a window's or a period's
+worth of records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import aiofiles
+import orjson
+
+from app.pipeline.facts import instant_ms
+
+_FLUSH_BYTES = 1 << 20
+
+Key = tuple[int, str]
+
+
+def spool_line(record: Mapping[str, Any]) -> tuple[Key, bytes] | None:
+    """The key and spool line of a record; None when it has no usable id or start."""
+    conversation_id = record.get("conversationId")
+    start = record.get("conversationStart")
+    if not isinstance(conversation_id, str) or not conversation_id or not isinstance(start, str):
+        return None
+    try:
+        start_ms = instant_ms(start)
+    except ValueError:
+        return None
+    key = (start_ms, conversation_id)
+    return key, orjson.dumps([start_ms, conversation_id, record]) + b"\n"
+
+
+class WindowSpool:
+    """Collects one window's pages; ``finish()`` leaves a sorted spool at ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._raw = path.with_suffix(".runs")
+        self._runs: list[tuple[int, int]] = []  # (offset, length) of each sorted page run
+        self._offset = 0
+        self._buffer = bytearray()
+        self.records = 0
+        self.rejected = 0  # records without a usable id or start
+
+    async def add_page(self, conversations: list[dict[str, Any]]) -> None:
+        lines = []
+        for record in conversations:
+            entry = spool_line(record)
+            if entry is None:
+                self.rejected += 1
+            else:
+                lines.append(entry)
+        if not lines:
+            return
+        lines.sort(key=lambda entry: entry[0])
+        run = b"".join(line for _, line in lines)
+        self._runs.append((self._offset, len(run)))
+        self._offset += len(run)
+        self.records += len(lines)
+        self._buffer += run
+        if len(self._buffer) >= _FLUSH_BYTES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        async with aiofiles.open(self._raw, "ab") as out:
+            await out.write(bytes(self._buffer))
+        self._buffer.clear()
+
+    async def finish(self) -> Path:
+        await self._flush()
+        runs = list(self._runs)
+        await asyncio.to_thread(_merge_runs, self._raw, runs, self.path)
+        self._raw.unlink(missing_ok=True)
+        return self.path
+
+    def discard(self) -> None:
+        self._buffer.clear()
+        self._raw.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
+
+
+def _read_run(path: Path, offset: int, length: int) -> Iterator[tuple[Key, bytes]]:
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        remaining = length
+        while remaining > 0:
+            line = handle.readline()
+            if not line:
+                return
+            remaining -= len(line)
+            yield line_key(line), line
+
+
+def line_key(line: bytes) -> Key:
+    """The ``(start_ms, conversationId)`` in front of a spool line, without parsing the record."""
+    first = line.index(b",")
+    second = line.index(b'",', first)
+    return int(line[1:first]), line[first + 2 : second].decode()
+
+
+def _merge_runs(raw: Path, runs: list[tuple[int, int]], out: Path) -> None:
+    streams = [_read_run(raw, offset, length) for offset, length in runs]
+    with out.open("wb") as sink:
+        for _, line in heapq.merge(*streams, key=lambda entry: entry[0]):
+            sink.write(line)
+
+
+def read_spool(path: Path) -> Iterator[tuple[Key, bytes]]:
+    """The ``(key, line)`` pairs of a sorted spool, lazily."""
+    with path.open("rb") as handle:
+        for line in handle:
+            yield line_key(line), line
+
+
+def merge_spools(paths: list[Path], workdir: Path, fan_in: int = 128) -> Iterator[bytes]:
+    """All lines of many sorted spools in key order (``heapq.merge``).
+
+    More spools than ``fan_in`` are first merged in groups into intermediate spools, so a month
+    of hourly windows does not hold hundreds of files open at once.
+    """
+    level = 0
+    while len(paths) > fan_in:
+        merged = []
+        for index in range(0, len(paths), fan_in):
+            group = paths[index : index + fan_in]
+            target = workdir / f"merge-{level}-{index // fan_in}.spool"
+            with target.open("wb") as sink:
+                for _, line in heapq.merge(*(read_spool(p) for p in group), key=_first):
+                    sink.write(line)
+            merged.append(target)
+        paths, level = merged, level + 1
+    for _, line in heapq.merge(*(read_spool(p) for p in paths), key=_first):
+        yield line
+
+
+def _first(entry: tuple[Key, bytes]) -> Key:
+    return entry[0]
