@@ -19,7 +19,7 @@ from typing import Any
 from simpleeval import SimpleEval  # type: ignore[import-untyped]  # ships no type information
 
 from app.pipeline.facts import Facts
-from app.settings import GROUP_BY_FACTS, METRICS
+from app.settings import GROUP_BY_FACTS, GROUP_COLUMNS, METRICS
 
 __all__ = ["NAME_KINDS", "Aggregator"]
 
@@ -29,13 +29,6 @@ NAME_KINDS: dict[str, str] = {
     "agent_id": "users",
     "wrapup_code": "wrapupcodes",
     "division_id": "divisions",
-}
-# The (id column, name column) each named dimension becomes in an export.
-_NAMED_COLUMNS: dict[str, tuple[str, str]] = {
-    "queue_id": ("queue_id", "queue_name"),
-    "agent_id": ("agent_id", "agent_name"),
-    "wrapup_code": ("wrapup_code_id", "wrapup_code_name"),
-    "division_id": ("division_id", "division_name"),
 }
 _WRAPUP_KIND = NAME_KINDS["wrapup_code"]
 
@@ -173,7 +166,7 @@ class Aggregator:
         of ``METRICS``, then the custom metrics in their mapping order."""
         columns: list[str] = []
         for dimension in self._group_by:
-            columns.extend(_NAMED_COLUMNS.get(dimension, (dimension,)))
+            columns.extend(GROUP_COLUMNS[dimension])
         columns += _chosen_metrics(metrics)
         columns += custom_metrics
         repeated = sorted({name for name in columns if columns.count(name) > 1})
@@ -215,11 +208,10 @@ class Aggregator:
     ) -> dict[str, Any]:
         row: dict[str, Any] = {}
         for dimension, value in zip(self._group_by, key, strict=True):
-            named = _NAMED_COLUMNS.get(dimension)
-            if named is None:
+            if dimension not in NAME_KINDS:
                 row[dimension] = value
                 continue
-            id_column, name_column = named
+            id_column, name_column = GROUP_COLUMNS[dimension]
             row[id_column] = value
             row[name_column] = _display_name(value, names.get(NAME_KINDS[dimension], {}))
         return row

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from app.errors import GenesysApiError, GenesysError, GenesysUnavailableError
 from app.genesys.client import GenesysClient
-from app.genesys.fetch import job_pages, query_pages
+from app.genesys.fetch import Page, job_pages, query_pages
 from app.genesys.query import details_query, job_query
 from app.models import Window
 from app.pipeline.spool import WindowSpool
@@ -105,40 +105,35 @@ class WindowFetcher:
             await self._fetch_query_now(window)
 
     async def _fetch_query_now(self, window: Window) -> None:
-        spool = self._spool()
-        query = details_query(self._report.filters, window)
         what = f"report {self._report.name}, window {window}"
-        try:
-            async for page in query_pages(
-                self._client, query, page_size=self._genesys.page_size, what=what
-            ):
-                await spool.add_page(page.conversations)
-            path = await spool.finish()
-        except BaseException:
-            spool.discard()
-            raise
-        self._record(spool, path)
+        query = details_query(self._report.filters, window)
+        await self._spool_pages(
+            query_pages(self._client, query, page_size=self._genesys.page_size, what=what)
+        )
 
     async def _fetch_job(self, window: Window) -> None:
-        spool = self._spool()
         what = f"report {self._report.name}, job for {window}"
-        try:
-            async for page in job_pages(
+        await self._spool_pages(
+            job_pages(
                 self._client,
                 job_query(self._report.filters, window),
                 page_size=self._genesys.job_page_size,
                 poll=self._genesys.job_poll_interval.total_seconds(),
                 give_up_after=self._genesys.job_timeout.total_seconds(),
                 what=what,
-            ):
+            )
+        )
+
+    async def _spool_pages(self, pages: AsyncIterator[Page]) -> None:
+        """Spool every page of one window; on any failure the partial spool is deleted."""
+        spool = self._spool()
+        try:
+            async for page in pages:
                 await spool.add_page(page.conversations)
             path = await spool.finish()
         except BaseException:
             spool.discard()
             raise
-        self._record(spool, path)
-
-    def _record(self, spool: WindowSpool, path: Path) -> None:
         self.result.spools.append(path)
         self.result.windows_fetched += 1
         self.result.rejected_records += spool.rejected

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -33,7 +32,6 @@ from app.genesys.fetch import (
 from app.genesys.lookups import NameResolver
 from app.genesys.query import AsyncConversationQuery, ConversationQuery
 from app.models import Window
-from app.sandbox.records import iso_ms
 from tests.genesys.conftest import Connect, Connected
 
 DAY = datetime(2024, 5, 1, tzinfo=UTC)
@@ -73,6 +71,22 @@ async def _collect(connected: Connected, window: Window, page_size: int = 25) ->
 
 def _ids(pages: list[Page]) -> list[str]:
     return [c["conversationId"] for page in pages for c in page.conversations]
+
+
+async def _drain_job(
+    connected: Connected, window: Window, *, give_up_after: float = 10
+) -> list[Page]:
+    return [
+        page
+        async for page in job_pages(
+            connected.client,
+            AsyncConversationQuery(interval=window.interval),
+            page_size=100,
+            poll=0.05,
+            give_up_after=give_up_after,
+            what="jobs",
+        )
+    ]
 
 
 # --- tokens --------------------------------------------------------------------------------
@@ -360,18 +374,7 @@ async def test_an_empty_window_is_one_page(connect: Connect) -> None:
 
 async def test_job_lifecycle(connect: Connect) -> None:
     connected = await connect(sandbox={"jobs": {"delay": "PT0.2S", "availability_lag": "PT12H"}})
-    window = _window(8, hours=2)
-    pages = [
-        page
-        async for page in job_pages(
-            connected.client,
-            AsyncConversationQuery(interval=window.interval),
-            page_size=100,
-            poll=0.05,
-            give_up_after=10,
-            what="jobs",
-        )
-    ]
+    pages = await _drain_job(connected, _window(8, hours=2))
     ids = _ids(pages)
     assert len(pages) >= 2 and len(ids) == len(set(ids))
     statuses = [r.status for r in connected.sandbox.requests("jobs_status")]
@@ -393,30 +396,14 @@ async def test_failed_and_expired_jobs_raise_and_are_deleted(
         }
     )
     with pytest.raises(GenesysJobError, match=f"ended {state}"):
-        async for _ in job_pages(
-            connected.client,
-            AsyncConversationQuery(interval=_window(8).interval),
-            page_size=100,
-            poll=0.05,
-            give_up_after=10,
-            what="jobs",
-        ):
-            pass
+        await _drain_job(connected, _window(8))
     assert [r.status for r in connected.sandbox.requests("jobs_delete")] == [204]
 
 
 async def test_a_job_that_never_finishes_times_out_and_is_deleted(connect: Connect) -> None:
     connected = await connect(sandbox={"jobs": {"delay": "PT1H"}})
     with pytest.raises(GenesysJobError, match="still"):
-        async for _ in job_pages(
-            connected.client,
-            AsyncConversationQuery(interval=_window(8).interval),
-            page_size=100,
-            poll=0.05,
-            give_up_after=0.2,
-            what="jobs",
-        ):
-            pass
+        await _drain_job(connected, _window(8), give_up_after=0.2)
     assert [r.status for r in connected.sandbox.requests("jobs_delete")] == [204]
 
 
@@ -430,15 +417,7 @@ async def test_a_repeated_cursor_is_refused(
     monkeypatch.setattr(server, "decode_cursor", lambda job_id, cursor: 100)
     connected = await connect(sandbox={"jobs": {"delay": "PT0S", "availability_lag": "PT12H"}})
     with pytest.raises(GenesysProtocolError, match="cursor repeated"):
-        async for _ in job_pages(
-            connected.client,
-            AsyncConversationQuery(interval=_window(8, hours=4).interval),
-            page_size=100,
-            poll=0.05,
-            give_up_after=10,
-            what="jobs",
-        ):
-            pass
+        await _drain_job(connected, _window(8, hours=4))
     assert [r.status for r in connected.sandbox.requests("jobs_delete")] == [204]
 
 
@@ -507,8 +486,3 @@ async def test_no_secret_or_token_in_logs_or_errors(
     assert "retry" in caplog.text  # the faults were logged...
     for needle in [secret, *tokens]:
         assert needle not in haystack  # ...without the secret or any token
-
-
-def _unused(_: Any) -> None:
-    """Keep iso_ms imported for readers comparing timestamps by hand."""
-    iso_ms(0)
