@@ -32,6 +32,7 @@ from pydantic import (
 
 from app import vocabulary
 from app.cron import parse_cron
+from app.delivery.keys import template_fields
 from app.durations import parse_duration
 from app.errors import ConfigError
 from app.genesys.filters import ConversationFilter, SegmentFilter
@@ -358,6 +359,18 @@ class S3Settings(Strict):
     server_side_encryption: Literal["AES256", "aws:kms"] = "AES256"
     kms_key_id: str | None = None
     access_checks: Literal["error", "warn"] = "error"
+
+    @field_validator("key_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        template_fields(value)
+        return value
+
+    @model_validator(mode="after")
+    def _kms_key(self) -> S3Settings:
+        if (self.server_side_encryption == "aws:kms") != (self.kms_key_id is not None):
+            raise ValueError("aws:kms needs kms_key_id, and kms_key_id needs aws:kms")
+        return self
 
     @field_validator("presign_expiry")
     @classmethod
