@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install check test demo sandbox check-config bench clean
+.PHONY: install check test demo sandbox check-config bench s3-server s3-server-stop clean
 
 $(BIN)/genesys-reports: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,5 +34,14 @@ sandbox: install
 check-config: install
 	$(BIN)/genesys-reports check-config
 
+# ministack, the S3 test server, from its own .venv-s3 (the tests start one themselves when
+# GR_S3_ENDPOINT is not set).
+s3-server:
+	$(PYTHON) scripts/s3-test-server start
+
+s3-server-stop:
+	$(PYTHON) scripts/s3-test-server stop
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	-$(PYTHON) scripts/s3-test-server stop
+	rm -rf $(VENV) .venv-s3 .mypy_cache .pytest_cache .ruff_cache

@@ -5,6 +5,7 @@
     ReportsError                  anything this program raises on purpose
     ├── ConfigError               settings unreadable or invalid (exit 2); lists every problem
     ├── SandboxError              the embedded sandbox could not start
+    ├── DeliveryError             an upload, a link or an access-control check failed
     └── GenesysError              a Genesys Cloud call failed for good
         ├── GenesysAuthError      no token: bad client id/secret, wrong environment
         ├── GenesysApiError       a non-retryable answer (400, 403, 404, ...): code, message,
@@ -44,6 +45,10 @@ class ConfigError(ReportsError):
 
 class SandboxError(ReportsError):
     """The embedded Genesys Cloud sandbox could not start or serve."""
+
+
+class DeliveryError(ReportsError):
+    """Delivering a finished report failed; the local copies are kept."""
 
 
 class GenesysError(ReportsError):

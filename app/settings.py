@@ -174,6 +174,17 @@ def _genesys_id(value: str) -> str:
     return value.lower()
 
 
+def _readable_secret_file(value: Path | None) -> Path | None:
+    if value is not None:
+        try:
+            content = value.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+        if not content:
+            raise ValueError(f"{value} is empty")
+    return value
+
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 GenesysId = Annotated[str, AfterValidator(_genesys_id)]
 PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
@@ -222,14 +233,7 @@ class GenesysSettings(Strict):
     @field_validator("client_secret_file")
     @classmethod
     def _secret_file(cls, value: Path | None) -> Path | None:
-        if value is not None:
-            try:
-                content = value.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(f"cannot read {value}: {exc.strerror}") from None
-            if not content:
-                raise ValueError(f"{value} is empty")
-        return value
+        return _readable_secret_file(value)
 
     @model_validator(mode="after")
     def _credentials(self) -> GenesysSettings:
@@ -359,6 +363,20 @@ class S3Settings(Strict):
     server_side_encryption: Literal["AES256", "aws:kms"] = "AES256"
     kms_key_id: str | None = None
     access_checks: Literal["error", "warn"] = "error"
+    # Credentials: the AWS default chain (environment, profile, instance role) unless given.
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    secret_access_key_file: Path | None = None
+
+    @field_validator("secret_access_key_file")
+    @classmethod
+    def _secret_file(cls, value: Path | None) -> Path | None:
+        return _readable_secret_file(value)
+
+    def secret(self) -> SecretStr | None:
+        if self.secret_access_key_file is not None:
+            return SecretStr(self.secret_access_key_file.read_text(encoding="utf-8").strip())
+        return self.secret_access_key
 
     @field_validator("key_template")
     @classmethod

@@ -1,0 +1,46 @@
+"""S3 fixtures: one ministack for the session, a fresh bucket and IAM user for each test.
+
+See tests/s3server.py: the server honours GR_S3_ENDPOINT (a server .ci/run started) and
+otherwise starts its own on 127.0.0.1. The admin (root) key sets buckets up; tests act with
+`s3_user`, whose signatures and policy ministack really checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.s3server import (
+    DELIVERY_ACTIONS,
+    Credentials,
+    S3Server,
+    bucket_policy,
+    create_bucket,
+    create_user,
+    session_server,
+)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    with session_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> str:
+    """A new bucket as every delivery bucket should be: Block Public Access on, AES256."""
+    return create_bucket(s3_server)
+
+
+@pytest.fixture
+def s3_open_bucket(s3_server: S3Server) -> str:
+    """A new bucket without any Block Public Access configuration (private, but unguarded)."""
+    return create_bucket(s3_server, public_access_block=None)
+
+
+@pytest.fixture
+def s3_user(s3_server: S3Server, s3_bucket: str) -> Credentials:
+    """A new IAM user allowed DELIVERY_ACTIONS on `s3_bucket` and nothing else."""
+    return create_user(s3_server, bucket_policy(s3_bucket, DELIVERY_ACTIONS))
