@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -25,6 +26,8 @@ from app.logs import configure_logging
 from app.models import Period
 
 if TYPE_CHECKING:
+    from app.delivery.publish import DeliveryRun
+    from app.genesys.client import GenesysClient
     from app.pipeline.run import RunOutcome
 from app.periods import explicit_period, parse_instant, report_period, split_windows
 from app.regions import SANDBOX
@@ -225,35 +228,81 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 async def _run_reports(
     settings: Settings, plan: list[tuple[ReportSettings, Period]], *, as_json: bool
 ) -> int:
-    from app.pipeline.run import RunOutcome, run_report
-    from app.progress import RunProgress
     from app.runtime import genesys_client
 
     outcomes: list[RunOutcome] = []
-    async with genesys_client(settings) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(genesys_client(settings))
+        delivery = await _open_delivery(settings, stack)
         for report, period in plan:
-            progress = RunProgress(f"{report.name} {period.label}")
-            try:
-                outcome = await run_report(
-                    settings, report, period, client, progress=progress.hooks()
-                )
-            except (ReportsError, OSError) as exc:
-                outcome = RunOutcome(
-                    report=report.name,
-                    period=period,
-                    run_id="",
-                    status="failed",
-                    error=str(exc),
-                )
-                print(
-                    f"error: report {report.name}, period {period.label} failed: {exc}",
-                    file=sys.stderr,
-                )
-            finally:
-                progress.close()
+            outcome = await _run_one(settings, report, period, client, delivery)
             outcomes.append(outcome)
             _print_outcome(outcome, as_json=as_json)
     return 0 if all(o.status == "succeeded" for o in outcomes) else 1
+
+
+async def _open_delivery(
+    settings: Settings, stack: contextlib.AsyncExitStack
+) -> DeliveryRun | None:
+    """The S3 client and the HTTP session for the access checks, when storage is S3."""
+    if settings.storage.kind != "s3" or settings.storage.s3 is None:
+        return None
+    import aiohttp
+
+    from app.delivery.publish import DeliveryRun
+    from app.delivery.s3 import open_s3
+
+    dest = await stack.enter_async_context(open_s3(settings.storage.s3))
+    http = await stack.enter_async_context(aiohttp.ClientSession())
+    return DeliveryRun(dest, http)
+
+
+async def _run_one(
+    settings: Settings,
+    report: ReportSettings,
+    period: Period,
+    client: GenesysClient,
+    delivery: DeliveryRun | None,
+) -> RunOutcome:
+    from app.delivery.publish import deliver
+    from app.pipeline.run import RunOutcome, run_report
+    from app.progress import RunProgress
+
+    progress = RunProgress(f"{report.name} {period.label}")
+    try:
+        outcome = await run_report(settings, report, period, client, progress=progress.hooks())
+        if delivery is not None and outcome.manifest_path is not None:
+            outcome.manifest = await deliver(
+                delivery,
+                report=report.name,
+                period_label=period.label,
+                run_id=outcome.run_id,
+                files=outcome.local_files(),
+                manifest=outcome.manifest,
+                manifest_path=outcome.manifest_path,
+                link_expiry=report.link_expiry,
+            )
+    except (ReportsError, OSError) as exc:
+        print(f"error: report {report.name}, period {period.label} failed: {exc}", file=sys.stderr)
+        return RunOutcome(
+            report=report.name, period=period, run_id="", status="failed", error=str(exc)
+        )
+    finally:
+        progress.close()
+    return outcome
+
+
+def _json_files(outcome: RunOutcome) -> list[dict[str, str]]:
+    delivered = {f["name"]: f for f in outcome.manifest.get("files", []) if "url" in f}
+    files = []
+    for exported, path in outcome.files:
+        entry = {"format": exported.format, "path": str(path)}
+        if exported.name in delivered:
+            entry["key"] = delivered[exported.name]["key"]
+            entry["url"] = delivered[exported.name]["url"]
+            entry["url_expires_at"] = delivered[exported.name]["url_expires_at"]
+        files.append(entry)
+    return files
 
 
 def _print_outcome(outcome: RunOutcome, *, as_json: bool) -> None:
@@ -266,7 +315,7 @@ def _print_outcome(outcome: RunOutcome, *, as_json: bool) -> None:
                 "label": outcome.period.label,
             },
             "status": outcome.status,
-            "files": [{"format": f.format, "path": str(path)} for f, path in outcome.files],
+            "files": _json_files(outcome),
             "manifest": outcome.manifest,
         }
         if outcome.error:

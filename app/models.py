@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 
 def iso_utc(moment: datetime) -> str:
@@ -40,3 +41,15 @@ class Period:
     @property
     def window(self) -> Window:
         return Window(self.start, self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    """A finished export on local disk, as delivery sees it."""
+
+    format: str
+    name: str
+    path: Path
+    rows: int
+    bytes: int
+    sha256: str

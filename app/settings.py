@@ -174,6 +174,12 @@ def _genesys_id(value: str) -> str:
     return value.lower()
 
 
+def _sigv4_bounds(value: timedelta) -> timedelta:
+    if not timedelta(seconds=1) <= value <= timedelta(days=7):
+        raise ValueError("SigV4 presigned URLs last from 1 second to 7 days (P7D)")
+    return value
+
+
 def _readable_secret_file(value: Path | None) -> Path | None:
     if value is not None:
         try:
@@ -392,10 +398,8 @@ class S3Settings(Strict):
 
     @field_validator("presign_expiry")
     @classmethod
-    def _sigv4_bounds(cls, value: timedelta) -> timedelta:
-        if not timedelta(seconds=1) <= value <= timedelta(days=7):
-            raise ValueError("SigV4 presigned URLs last from 1 second to 7 days (P7D)")
-        return value
+    def _presign_bounds(cls, value: timedelta) -> timedelta:
+        return _sigv4_bounds(value)
 
 
 class StorageSettings(Strict):
@@ -494,6 +498,14 @@ class ReportSettings(Strict):
     service_level_seconds: float = Field(default=20.0, gt=0)
     include_ongoing: bool = False
     formats: list[ExportFormat] = ["csv", "json"]
+    link_expiry: PositiveDuration | None = None  # overrides storage.s3.presign_expiry
+
+    @field_validator("link_expiry")
+    @classmethod
+    def _link_bounds(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None:
+            _sigv4_bounds(value)
+        return value
 
     @field_validator("name")
     @classmethod

@@ -26,7 +26,7 @@ from app.genesys import stats as request_stats
 from app.genesys.client import GenesysClient
 from app.genesys.fetch import data_availability
 from app.genesys.lookups import NameResolver
-from app.models import Period, Window, iso_utc
+from app.models import LocalFile, Period, Window, iso_utc
 from app.periods import split_windows
 from app.pipeline.aggregate import Aggregator
 from app.pipeline.export import (
@@ -61,6 +61,8 @@ class Progress:
 
 @dataclass(slots=True)
 class RunOutcome:
+    """What a run produced. ``files`` pairs each export with its final path."""
+
     report: str
     period: Period
     run_id: str
@@ -69,6 +71,11 @@ class RunOutcome:
     manifest: dict[str, Any] = field(default_factory=dict)
     manifest_path: Path | None = None
     error: str | None = None
+
+    def local_files(self) -> list[LocalFile]:
+        return [
+            LocalFile(f.format, f.name, path, f.rows, f.bytes, f.sha256) for f, path in self.files
+        ]
 
 
 def period_document(period: Period) -> dict[str, str]:
@@ -144,6 +151,9 @@ async def run_report(
             strategy,
         )
         fetched = await fetcher.fetch_all(fetch_windows, use_jobs=strategy == "jobs")
+        # Final once the async-jobs watermark (complete data) is past the period's end.
+        watermark = await data_availability(client)
+        completeness = "final" if watermark >= period.end else "provisional"
         progress.stage("aggregating")
         async with Staging(final_dir, run_id) as staging:
             aggregator, merge_counts, tallies, facts_file = await _process(
@@ -157,6 +167,7 @@ async def run_report(
             if facts_file is not None:
                 files.append(facts_file)
             manifest = _manifest(
+                completeness=completeness,
                 report=report,
                 period=period,
                 run_id=run_id,
@@ -281,6 +292,7 @@ async def _write_exports(
 
 def _manifest(
     *,
+    completeness: str,
     report: ReportSettings,
     period: Period,
     run_id: str,
@@ -298,6 +310,7 @@ def _manifest(
         "report": report.name,
         "run_id": run_id,
         "status": "complete",
+        "completeness": completeness,
         "period": period_document(period),
         "started_at": iso_utc(started),
         "finished_at": iso_utc(datetime.now(UTC)),

@@ -44,3 +44,9 @@ def s3_open_bucket(s3_server: S3Server) -> str:
 def s3_user(s3_server: S3Server, s3_bucket: str) -> Credentials:
     """A new IAM user allowed DELIVERY_ACTIONS on `s3_bucket` and nothing else."""
     return create_user(s3_server, bucket_policy(s3_bucket, DELIVERY_ACTIONS))
+
+
+# The delivery tests run reports against the Genesys sandbox too.
+from tests.genesys.conftest import connect  # noqa: E402
+
+__all__ = ["connect", "s3_bucket", "s3_open_bucket", "s3_server", "s3_user"]

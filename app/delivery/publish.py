@@ -1,0 +1,135 @@
+"""Deliver a finished report: upload its files, link them, check access, manifest last.
+
+Order matters because the manifest at its deterministic key means "this period is done":
+1. bucket checks (once per run, before the first upload);
+2. an existing remote manifest is deleted (a re-run must not look done while it replaces files);
+3. each file is uploaded with its SHA-256 (S3 verifies it), presigned, and checked (private, no
+   anonymous access, the link works);
+4. the manifest, extended with keys, links and their expiry, is uploaded last, and the local one
+   rewritten to match.
+Any failure raises ``DeliveryError``: no remote manifest exists then, and the local copies stay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiofiles
+import aiofiles.os
+import aiohttp
+import orjson
+
+from app.delivery.checks import Check, bucket_checks, enforce, object_checks
+from app.delivery.keys import object_key
+from app.delivery.s3 import S3Destination
+from app.errors import DeliveryError
+from app.models import LocalFile, iso_utc
+from app.settings import S3Settings
+
+log = logging.getLogger(__name__)
+MANIFEST = "manifest.json"
+
+
+@dataclass(slots=True)
+class DeliveryRun:
+    """What one run shares across its reports: the bucket checks are made once."""
+
+    dest: S3Destination
+    http: aiohttp.ClientSession
+    bucket_checks: list[Check] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _key(settings: S3Settings, report: str, period: str, file: str) -> str:
+    return object_key(
+        settings.key_template, prefix=settings.prefix, report=report, period=period, file=file
+    )
+
+
+async def _first_byte(path: Path) -> bytes:
+    async with aiofiles.open(path, "rb") as handle:
+        return bytes(await handle.read(1))
+
+
+async def deliver(
+    run: DeliveryRun,
+    *,
+    report: str,
+    period_label: str,
+    run_id: str,
+    files: Sequence[LocalFile],
+    manifest: Mapping[str, Any],
+    manifest_path: Path,
+    link_expiry: timedelta | None = None,
+) -> dict[str, Any]:
+    """Upload, link, check; returns the delivered manifest (also written over the local one)."""
+    dest, settings = run.dest, run.dest.settings
+    expiry = link_expiry or settings.presign_expiry
+    local_dir = manifest_path.parent
+    try:
+        if run.bucket_checks is None:
+            run.bucket_checks = await bucket_checks(dest)
+        enforce(run.bucket_checks, settings.access_checks, dest.bucket)
+        manifest_key = _key(settings, report, period_label, MANIFEST)
+        if await dest.exists(manifest_key):
+            await dest.delete(manifest_key)
+        metadata = {"report": report, "period": period_label, "run-id": run_id}
+        delivered_files: list[dict[str, Any]] = []
+        object_results: list[Check] = []
+        for local in files:
+            key = _key(settings, report, period_label, local.name)
+            uploaded = await dest.upload(local.path, key, metadata=metadata)
+            if uploaded.sha256 != local.sha256:
+                raise DeliveryError(
+                    f"{local.path} changed while uploading (sha256 {uploaded.sha256} is not the "
+                    f"{local.sha256} the manifest lists)"
+                )
+            url = await dest.presign(key, expiry)
+            expires_at = datetime.now(UTC) + expiry
+            checks = await object_checks(dest, key, url, await _first_byte(local.path), run.http)
+            enforce(checks, settings.access_checks, dest.bucket)
+            object_results.extend(checks)
+            delivered_files.append(
+                {
+                    "format": local.format,
+                    "name": local.name,
+                    "rows": local.rows,
+                    "bytes": local.bytes,
+                    "sha256": local.sha256,
+                    "key": key,
+                    "url": url,
+                    "url_expires_at": iso_utc(expires_at),
+                }
+            )
+        document = {
+            **manifest,
+            "files": delivered_files,
+            "delivery": {
+                "bucket": dest.bucket,
+                "manifest_key": manifest_key,
+                "link_expiry_seconds": int(expiry.total_seconds()),
+                "checks": [c.as_dict() for c in [*run.bucket_checks, *object_results]],
+            },
+        }
+        body = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+        await dest.put_bytes(manifest_key, body, metadata=metadata)
+    except DeliveryError as error:
+        raise DeliveryError(f"{error}; the local copies are kept in {local_dir}") from error
+    await _rewrite_local(manifest_path, body)
+    log.info("delivered %d files to s3://%s/%s", len(files), dest.bucket, manifest_key)
+    return document
+
+
+async def _rewrite_local(path: Path, body: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.delivered")
+    async with aiofiles.open(temporary, "wb") as handle:
+        await handle.write(body)
+    await aiofiles.os.replace(temporary, path)
+
+
+__all__ = ["DeliveryRun", "deliver"]
