@@ -26,6 +26,8 @@ from app.logs import configure_logging
 from app.models import Period
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from app.delivery.publish import DeliveryRun
     from app.genesys.client import GenesysClient
     from app.pipeline.run import RunOutcome
@@ -228,32 +230,32 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 async def _run_reports(
     settings: Settings, plan: list[tuple[ReportSettings, Period]], *, as_json: bool
 ) -> int:
+    import aiohttp
+
     from app.runtime import genesys_client
 
     outcomes: list[RunOutcome] = []
     async with contextlib.AsyncExitStack() as stack:
         client = await stack.enter_async_context(genesys_client(settings))
-        delivery = await _open_delivery(settings, stack)
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        delivery = await _open_delivery(settings, stack, http)
         for report, period in plan:
-            outcome = await _run_one(settings, report, period, client, delivery)
+            outcome = await _run_one(settings, report, period, client, delivery, http)
             outcomes.append(outcome)
             _print_outcome(outcome, as_json=as_json)
     return 0 if all(o.status == "succeeded" for o in outcomes) else 1
 
 
 async def _open_delivery(
-    settings: Settings, stack: contextlib.AsyncExitStack
+    settings: Settings, stack: contextlib.AsyncExitStack, http: aiohttp.ClientSession
 ) -> DeliveryRun | None:
-    """The S3 client and the HTTP session for the access checks, when storage is S3."""
+    """The S3 client, when storage is S3."""
     if settings.storage.kind != "s3" or settings.storage.s3 is None:
         return None
-    import aiohttp
-
     from app.delivery.publish import DeliveryRun
     from app.delivery.s3 import open_s3
 
     dest = await stack.enter_async_context(open_s3(settings.storage.s3))
-    http = await stack.enter_async_context(aiohttp.ClientSession())
     return DeliveryRun(dest, http)
 
 
@@ -263,8 +265,10 @@ async def _run_one(
     period: Period,
     client: GenesysClient,
     delivery: DeliveryRun | None,
+    http: aiohttp.ClientSession,
 ) -> RunOutcome:
-    from app.delivery.publish import deliver
+    from app.delivery.notify import notify
+    from app.delivery.publish import amend_manifest, deliver
     from app.pipeline.run import RunOutcome, run_report
     from app.progress import RunProgress
 
@@ -281,6 +285,11 @@ async def _run_one(
                 manifest=outcome.manifest,
                 manifest_path=outcome.manifest_path,
                 link_expiry=report.link_expiry,
+            )
+        if report.notify and outcome.manifest_path is not None:
+            results = await notify(http, report.notify, outcome.manifest)
+            outcome.manifest = await amend_manifest(
+                delivery, outcome.manifest_path, outcome.manifest, notifications=results
             )
     except (ReportsError, OSError) as exc:
         print(f"error: report {report.name}, period {period.label} failed: {exc}", file=sys.stderr)

@@ -483,6 +483,21 @@ _EXPRESSION_NODES = (
 Expression = Annotated[str, AfterValidator(_check_expression)]
 
 
+class NotifySettings(Strict):
+    """A webhook told when a report is delivered (Slack-compatible with ``format: slack``)."""
+
+    url: SecretStr
+    format: Literal["json", "slack"] = "json"
+    attempts: int = Field(default=3, ge=1, le=10)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: SecretStr) -> SecretStr:
+        if not re.match(r"^https?://[^\s/]+", value.get_secret_value()):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+
 class ReportSettings(Strict):
     name: str
     schedule: str = "0 6 * * *"
@@ -499,6 +514,7 @@ class ReportSettings(Strict):
     include_ongoing: bool = False
     formats: list[ExportFormat] = ["csv", "json"]
     link_expiry: PositiveDuration | None = None  # overrides storage.s3.presign_expiry
+    notify: list[NotifySettings] = []
 
     @field_validator("link_expiry")
     @classmethod

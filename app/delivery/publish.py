@@ -125,6 +125,23 @@ async def deliver(
     return document
 
 
+async def amend_manifest(
+    run: DeliveryRun | None, manifest_path: Path, manifest: dict[str, Any], **additions: Any
+) -> dict[str, Any]:
+    """Add entries (notification results) to a committed manifest, local and remote."""
+    document = {**manifest, **additions}
+    body = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+    key = document.get("delivery", {}).get("manifest_key")
+    if run is not None and key:
+        await run.dest.put_bytes(
+            key,
+            body,
+            metadata={"report": str(document.get("report")), "run-id": str(document.get("run_id"))},
+        )
+    await _rewrite_local(manifest_path, body)
+    return document
+
+
 async def _rewrite_local(path: Path, body: bytes) -> None:
     temporary = path.with_name(f".{path.name}.delivered")
     async with aiofiles.open(temporary, "wb") as handle:
@@ -132,4 +149,4 @@ async def _rewrite_local(path: Path, body: bytes) -> None:
     await aiofiles.os.replace(temporary, path)
 
 
-__all__ = ["DeliveryRun", "deliver"]
+__all__ = ["DeliveryRun", "amend_manifest", "deliver"]
