@@ -76,6 +76,7 @@ BLOCK_NONE: Mapping[str, bool] = dict.fromkeys(BLOCK_ALL, False)
 DELIVERY_ACTIONS: tuple[str, ...] = (
     "s3:PutObject",  # PutObject and CreateMultipartUpload / UploadPart / CompleteMultipartUpload
     "s3:AbortMultipartUpload",
+    "s3:DeleteObject",  # a re-run removes the period's old manifest before replacing files
     "s3:GetObject",  # HeadObject, the presigned links and the ranged check of one
     "s3:GetObjectAcl",
     "s3:ListBucket",  # on AWS, without it a missing key answers 403, not 404 (ministack: 404)
