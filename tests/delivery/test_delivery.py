@@ -279,3 +279,48 @@ def test_the_s3_server_stopped_mid_run_fails_the_run_and_keeps_local_files(
     assert "local copies are kept in" in result.stderr
     kept = [p for p in (tmp_path / "reports").rglob("*") if p.is_file()]
     assert any(p.suffix == ".csv" for p in kept)
+
+
+async def test_large_files_go_up_in_parts_with_checksums(
+    tmp_path: Path,
+    s3_server: S3Server,
+    s3_bucket: str,
+    s3_user: Credentials,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import app.delivery.s3 as s3_module
+    from app.delivery.s3 import open_s3
+
+    monkeypatch.setattr(s3_module, "PART_SIZE", 5 * 1024 * 1024)  # S3's smallest part
+    big = tmp_path / "big.csv"
+    big.write_bytes(os.urandom(11 * 1024 * 1024))
+    settings = _settings(tmp_path, s3_server, s3_bucket, s3_user)
+    assert settings.storage.s3 is not None
+    async with open_s3(settings.storage.s3) as dest:
+        uploaded = await dest.upload(big, "parts/big.csv", metadata={"report": "r"})
+    head = s3_server.client("s3").head_object(Bucket=s3_bucket, Key="parts/big.csv")
+    assert head["ContentLength"] == big.stat().st_size
+    assert head["ServerSideEncryption"] == "AES256" and head["Metadata"] == {"report": "r"}
+    body = s3_server.client("s3").get_object(Bucket=s3_bucket, Key="parts/big.csv")["Body"].read()
+    assert sha256_hex(body) == uploaded.sha256 == sha256_hex(big.read_bytes())
+
+
+async def test_a_rerun_replaces_the_period_with_the_same_keys(
+    connect: Connect, tmp_path: Path, s3_server: S3Server, s3_bucket: str, s3_user: Credentials
+) -> None:
+    settings = _settings(tmp_path, s3_server, s3_bucket, s3_user)
+    _, first = await _run_and_deliver(connect, settings)
+    _, second = await _run_and_deliver(connect, settings)
+    assert [f["key"] for f in first["files"]] == [f["key"] for f in second["files"]]
+    csv = [
+        (f["sha256"], f["bytes"])
+        for m in (first, second)
+        for f in m["files"]
+        if f["format"] == "csv"
+    ]
+    assert csv[0] == csv[1]
+    assert second["run_id"] != first["run_id"]
+    remote = s3_server.client("s3").get_object(
+        Bucket=s3_bucket, Key=second["delivery"]["manifest_key"]
+    )
+    assert orjson.loads(remote["Body"].read())["run_id"] == second["run_id"]
