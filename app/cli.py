@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
 import sys
@@ -26,10 +25,6 @@ from app.logs import configure_logging
 from app.models import Period
 
 if TYPE_CHECKING:
-    import aiohttp
-
-    from app.delivery.publish import DeliveryRun
-    from app.genesys.client import GenesysClient
     from app.pipeline.run import RunOutcome
 from app.periods import explicit_period, parse_instant, report_period, split_windows
 from app.regions import SANDBOX
@@ -230,75 +225,27 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 async def _run_reports(
     settings: Settings, plan: list[tuple[ReportSettings, Period]], *, as_json: bool
 ) -> int:
-    import aiohttp
-
-    from app.runtime import genesys_client
+    from app.progress import RunProgress
+    from app.runner import resources, run_and_deliver
 
     outcomes: list[RunOutcome] = []
-    async with contextlib.AsyncExitStack() as stack:
-        client = await stack.enter_async_context(genesys_client(settings))
-        http = await stack.enter_async_context(aiohttp.ClientSession())
-        delivery = await _open_delivery(settings, stack, http)
+    async with resources(settings) as shared:
         for report, period in plan:
-            outcome = await _run_one(settings, report, period, client, delivery, http)
+            progress = RunProgress(f"{report.name} {period.label}")
+            try:
+                outcome = await run_and_deliver(
+                    settings, report, period, shared, progress=progress.hooks()
+                )
+            finally:
+                progress.close()
+            if outcome.error:
+                print(
+                    f"error: report {report.name}, period {period.label} failed: {outcome.error}",
+                    file=sys.stderr,
+                )
             outcomes.append(outcome)
             _print_outcome(outcome, as_json=as_json)
     return 0 if all(o.status == "succeeded" for o in outcomes) else 1
-
-
-async def _open_delivery(
-    settings: Settings, stack: contextlib.AsyncExitStack, http: aiohttp.ClientSession
-) -> DeliveryRun | None:
-    """The S3 client, when storage is S3."""
-    if settings.storage.kind != "s3" or settings.storage.s3 is None:
-        return None
-    from app.delivery.publish import DeliveryRun
-    from app.delivery.s3 import open_s3
-
-    dest = await stack.enter_async_context(open_s3(settings.storage.s3))
-    return DeliveryRun(dest, http)
-
-
-async def _run_one(
-    settings: Settings,
-    report: ReportSettings,
-    period: Period,
-    client: GenesysClient,
-    delivery: DeliveryRun | None,
-    http: aiohttp.ClientSession,
-) -> RunOutcome:
-    from app.delivery.notify import notify
-    from app.delivery.publish import amend_manifest, deliver
-    from app.pipeline.run import RunOutcome, run_report
-    from app.progress import RunProgress
-
-    progress = RunProgress(f"{report.name} {period.label}")
-    try:
-        outcome = await run_report(settings, report, period, client, progress=progress.hooks())
-        if delivery is not None and outcome.manifest_path is not None:
-            outcome.manifest = await deliver(
-                delivery,
-                report=report.name,
-                period_label=period.label,
-                run_id=outcome.run_id,
-                files=outcome.local_files(),
-                manifest=outcome.manifest,
-                manifest_path=outcome.manifest_path,
-                link_expiry=report.link_expiry,
-            )
-        if report.notify and outcome.manifest_path is not None:
-            results = await notify(http, report.notify, outcome.manifest)
-            outcome.manifest = await amend_manifest(
-                delivery, outcome.manifest_path, outcome.manifest, notifications=results
-            )
-    except (ReportsError, OSError) as exc:
-        print(f"error: report {report.name}, period {period.label} failed: {exc}", file=sys.stderr)
-        return RunOutcome(
-            report=report.name, period=period, run_id="", status="failed", error=str(exc)
-        )
-    finally:
-        progress.close()
-    return outcome
 
 
 def _json_files(outcome: RunOutcome) -> list[dict[str, str]]:

@@ -1,0 +1,80 @@
+"""A report run as the command line and the service both need it: the pipeline, then the
+delivery, then the notifications, sharing one process's resources (the Genesys client, the S3
+client, one HTTP session). Failures become a failed ``RunOutcome`` with the cause; nothing
+partial is ever committed (see ``app.pipeline.run`` and ``app.delivery.publish``)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+
+from app.delivery.notify import notify
+from app.delivery.publish import DeliveryRun, amend_manifest, deliver
+from app.errors import ReportsError
+from app.genesys.client import GenesysClient
+from app.models import Period
+from app.pipeline.run import Progress, RunOutcome, run_report
+from app.runtime import genesys_client
+from app.settings import ReportSettings, Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Resources:
+    client: GenesysClient
+    http: aiohttp.ClientSession
+    delivery: DeliveryRun | None
+
+
+@contextlib.asynccontextmanager
+async def resources(settings: Settings) -> AsyncIterator[Resources]:
+    """The Genesys client (and embedded sandbox), an HTTP session, and S3 when configured."""
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(genesys_client(settings))
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        delivery = None
+        if settings.storage.kind == "s3" and settings.storage.s3 is not None:
+            from app.delivery.s3 import open_s3
+
+            dest = await stack.enter_async_context(open_s3(settings.storage.s3))
+            delivery = DeliveryRun(dest, http)
+        yield Resources(client, http, delivery)
+
+
+async def run_and_deliver(
+    settings: Settings,
+    report: ReportSettings,
+    period: Period,
+    shared: Resources,
+    *,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    try:
+        outcome = await run_report(settings, report, period, shared.client, progress=progress)
+        if shared.delivery is not None and outcome.manifest_path is not None:
+            outcome.manifest = await deliver(
+                shared.delivery,
+                report=report.name,
+                period_label=period.label,
+                run_id=outcome.run_id,
+                files=outcome.local_files(),
+                manifest=outcome.manifest,
+                manifest_path=outcome.manifest_path,
+                link_expiry=report.link_expiry,
+            )
+        if report.notify and outcome.manifest_path is not None:
+            results = await notify(shared.http, report.notify, outcome.manifest)
+            outcome.manifest = await amend_manifest(
+                shared.delivery, outcome.manifest_path, outcome.manifest, notifications=results
+            )
+    except (ReportsError, OSError) as exc:
+        log.error("report %s, period %s failed: %s", report.name, period.label, exc)
+        return RunOutcome(
+            report=report.name, period=period, run_id="", status="failed", error=str(exc)
+        )
+    return outcome
