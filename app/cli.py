@@ -97,6 +97,23 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--json", action="store_true", help="print one JSON object per report run on stdout"
     )
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="the always-on scheduler",
+        description="Run every report on its schedule until SIGTERM/SIGINT. SIGUSR1 runs every "
+        "report's latest period now; SIGHUP reloads the settings.",
+    )
+    serve.add_argument(
+        "--run-now", action="store_true", help="run every report's latest period at start"
+    )
+    commands.add_parser(
+        "check",
+        parents=[common],
+        help="health check of a running `serve` (for container HEALTHCHECKs)",
+        description="Exit 0 when the service's heartbeat is fresh and no report's last run "
+        "failed; exit 1 with the reason otherwise.",
+    )
     return parser
 
 
@@ -124,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _query(args, load_settings(resolve_config_path(config)))
         if args.command == "run":
             return _run(args, load_settings(resolve_config_path(config)))
+        if args.command == "serve":
+            return _serve(args, resolve_config_path(config))
+        if args.command == "check":
+            return _check(load_settings(resolve_config_path(config)))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -246,6 +267,25 @@ async def _run_reports(
             outcomes.append(outcome)
             _print_outcome(outcome, as_json=as_json)
     return 0 if all(o.status == "succeeded" for o in outcomes) else 1
+
+
+def _serve(args: argparse.Namespace, path: Path) -> int:
+    from app.service.serve import Service
+
+    settings = load_settings(path)
+    return asyncio.run(Service(path, settings, run_now=args.run_now).serve())
+
+
+def _check(settings: Settings) -> int:
+    from app.service.health import check
+
+    service = settings.service
+    problem = check(service.state_directory, service.heartbeat_interval.total_seconds())
+    if problem is not None:
+        print(f"unhealthy: {problem}", file=sys.stderr)
+        return 1
+    print("healthy")
+    return 0
 
 
 def _json_files(outcome: RunOutcome) -> list[dict[str, str]]:

@@ -60,12 +60,19 @@ def _weekday_field(text: str) -> str:
 
 
 def parse_cron(expression: str, timezone: tzinfo | str) -> CronTrigger:
-    """Build a trigger from a 5-field crontab expression; ValueError names the bad field."""
+    """Build a trigger from a 5-field crontab expression; ValueError names the bad field.
+
+    A sixth, leading field of seconds is accepted too (``*/10 * * * * *``), for schedules
+    tighter than a minute (tests, demonstrations).
+    """
     values = expression.split()
+    seconds = None
+    if len(values) == 6:
+        seconds, values = values[0], values[1:]
     if len(values) != 5:
         raise ValueError(
-            f"'{expression}' has {len(values)} fields; expected 5 "
-            "(minute hour day-of-month month day-of-week)"
+            f"'{expression}' has {len(expression.split())} fields; expected 5 "
+            "(minute hour day-of-month month day-of-week), or 6 with seconds first"
         )
     fields = dict(zip(FIELDS, values, strict=True))
     problems = []
@@ -80,6 +87,11 @@ def parse_cron(expression: str, timezone: tzinfo | str) -> CronTrigger:
             CronTrigger(**{name: fields[name]}, timezone="UTC")
         except ValueError as exc:
             problems.append(f"invalid {_FIELD_LABELS[name]} field: {exc}")
+    if seconds is not None:
+        try:
+            CronTrigger(second=seconds, timezone="UTC")
+        except ValueError as exc:
+            problems.append(f"invalid second field: {exc}")
     if problems:
         raise ValueError("; ".join(problems))
-    return CronTrigger(**fields, timezone=timezone)
+    return CronTrigger(**fields, second=seconds or "0", timezone=timezone)

@@ -3,13 +3,35 @@ log shippers), and every line redacted whatever its level."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
 from app.redact import RedactingFilter
+
+_context: ContextVar[dict[str, Any]] = ContextVar("log_context", default={})  # noqa: B039 (never mutated)
+
+
+@contextlib.contextmanager
+def bind(**fields: Any) -> Iterator[None]:
+    """Add fields (report, run_id, period) to every log line of this task and its children."""
+    token = _context.set({**_context.get(), **fields})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.context = dict(_context.get())
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -18,6 +40,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            **getattr(record, "context", {}),
             "message": record.getMessage(),
         }
         if record.exc_text:
@@ -28,6 +51,7 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str = "INFO", *, json_lines: bool | None = None) -> None:
     """Send logs to stderr through the redacting filter; JSON unless stderr is a terminal."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ContextFilter())
     handler.addFilter(RedactingFilter())
     as_json = not sys.stderr.isatty() if json_lines is None else json_lines
     handler.setFormatter(
@@ -40,3 +64,4 @@ def configure_logging(level: str = "INFO", *, json_lines: bool | None = None) ->
     root.setLevel(level.upper())
     # aiohttp's access and server logs would repeat what our own lines say.
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from app.delivery.notify import notify
 from app.delivery.publish import DeliveryRun, amend_manifest, deliver
 from app.errors import ReportsError
 from app.genesys.client import GenesysClient
+from app.logs import bind
 from app.models import Period
 from app.pipeline.run import Progress, RunOutcome, run_report
 from app.runtime import genesys_client
@@ -54,8 +56,23 @@ async def run_and_deliver(
     *,
     progress: Progress | None = None,
 ) -> RunOutcome:
+    run_id = uuid.uuid4().hex[:12]
+    with bind(report=report.name, period=period.label, run_id=run_id):
+        return await _run_and_deliver(settings, report, period, shared, progress, run_id)
+
+
+async def _run_and_deliver(
+    settings: Settings,
+    report: ReportSettings,
+    period: Period,
+    shared: Resources,
+    progress: Progress | None,
+    run_id: str,
+) -> RunOutcome:
     try:
-        outcome = await run_report(settings, report, period, shared.client, progress=progress)
+        outcome = await run_report(
+            settings, report, period, shared.client, progress=progress, run_id=run_id
+        )
         if shared.delivery is not None and outcome.manifest_path is not None:
             outcome.manifest = await deliver(
                 shared.delivery,
@@ -75,6 +92,6 @@ async def run_and_deliver(
     except (ReportsError, OSError) as exc:
         log.error("report %s, period %s failed: %s", report.name, period.label, exc)
         return RunOutcome(
-            report=report.name, period=period, run_id="", status="failed", error=str(exc)
+            report=report.name, period=period, run_id=run_id, status="failed", error=str(exc)
         )
     return outcome

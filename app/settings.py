@@ -603,8 +603,20 @@ class ReportSettings(Strict):
         return value
 
 
+class ServiceSettings(Strict):
+    """The always-on scheduler (``genesys-reports serve``)."""
+
+    state_directory: Path = Path("state")
+    heartbeat_interval: PositiveDuration = timedelta(seconds=15)
+    shutdown_grace: PositiveDuration = timedelta(seconds=60)
+    misfire_grace: PositiveDuration = timedelta(minutes=10)
+    catch_up: Duration = timedelta(days=7)
+    rerun_provisional: bool = False
+
+
 class Settings(Strict):
     genesys: GenesysSettings = GenesysSettings()
+    service: ServiceSettings = ServiceSettings()
     sandbox: SandboxSettings = SandboxSettings()
     storage: StorageSettings = StorageSettings()
     reports: list[ReportSettings] = Field(min_length=1)

@@ -41,7 +41,7 @@ def test_bad_file_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
         "    schedule: '0 6 * * *'\n"
         "    unknown_key: 1\n"
         "  - name: hourly\n"
-        "    schedule: '0 6 * * * *'\n"
+        "    schedule: '0 6 * * * * *'\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "GR_TEST_UNSET_VARIABLE"}
     result = subprocess.run(
@@ -56,7 +56,7 @@ def test_bad_file_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "3 problems" in result.stderr
     assert "reports[0].unknown_key: unknown key" in result.stderr
-    assert "reports[1].schedule: '0 6 * * * *' has 6 fields" in result.stderr
+    assert "reports[1].schedule: '0 6 * * * * *' has 7 fields" in result.stderr
     assert "genesys.client_secret: environment variable GR_TEST_UNSET_VARIABLE is not set" in (
         result.stderr
     )

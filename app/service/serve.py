@@ -1,0 +1,235 @@
+"""``genesys-reports serve``: the always-on scheduler.
+
+APScheduler's ``AsyncIOScheduler`` (started inside the running loop) fires one cron job per
+report, in the report's time zone; the period is computed at fire time. Around it:
+
+- no overlap: one lock per report covers scheduled fires, catch-up and on-demand runs, and the
+  jobs themselves have ``max_instances=1`` and ``coalesce=True``;
+- catch-up: at start and after each run, every period within ``service.catch_up`` whose manifest
+  is missing runs, oldest first;
+- signals: SIGUSR1 runs every report's latest period now; SIGHUP reloads the settings (an
+  invalid file keeps the old ones); SIGTERM/SIGINT stop new fires, give a running report
+  ``shutdown_grace`` to finish, then cancel it cleanly (temporary files removed, async jobs
+  deleted, no manifest);
+- a heartbeat file, refreshed by the loop, which ``genesys-reports check`` reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from app.cron import parse_cron
+from app.delivery.keys import object_key
+from app.errors import ConfigError
+from app.models import Period
+from app.periods import report_period
+from app.pipeline.run import RunOutcome, output_directory
+from app.runner import Resources, resources, run_and_deliver
+from app.service.catchup import recent_periods
+from app.service.health import write_heartbeat
+from app.settings import ReportSettings, Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    def __init__(self, config_path: Path, settings: Settings, *, run_now: bool = False) -> None:
+        self._config_path = config_path
+        self.settings = settings
+        self._run_now = run_now
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._running: dict[str, str] = {}  # report -> period label
+        self._last: dict[str, dict[str, Any]] = {}
+        self._stop = asyncio.Event()
+        self._scheduler: AsyncIOScheduler | None = None
+        self._shared: Resources | None = None
+
+    # --- life cycle -----------------------------------------------------------------------
+
+    async def serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGUSR1, self._on_demand)
+        loop.add_signal_handler(signal.SIGHUP, self._reload)
+        async with resources(self.settings) as shared:
+            self._shared = shared
+            self._scheduler = AsyncIOScheduler(timezone=UTC)
+            self._schedule_all()
+            self._scheduler.start()
+            heartbeat = asyncio.create_task(self._heartbeat())
+            log.info("serving %d reports", len(self.settings.reports))
+            for report in self.settings.reports:
+                self._spawn(self._catch_up(report, include_latest=self._run_now))
+            await self._stop.wait()
+            log.info("stopping: no new runs; waiting up to %s for running reports", self._grace)
+            self._scheduler.shutdown(wait=False)
+            await self._drain()
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        log.info("stopped")
+        return 0
+
+    @property
+    def _grace(self) -> str:
+        return f"{self.settings.service.shutdown_grace.total_seconds():.0f} s"
+
+    async def _drain(self) -> None:
+        if not self._tasks:
+            return
+        grace = self.settings.service.shutdown_grace.total_seconds()
+        _, pending = await asyncio.wait(self._tasks, timeout=grace)
+        if pending:
+            log.warning("cancelling %d runs still going after the grace period", len(pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- scheduling -----------------------------------------------------------------------
+
+    def _schedule_all(self) -> None:
+        assert self._scheduler is not None
+        self._scheduler.remove_all_jobs()
+        for report in self.settings.reports:
+            self._scheduler.add_job(
+                self._fire,
+                parse_cron(report.schedule, ZoneInfo(report.timezone)),
+                args=[report.name],
+                id=report.name,
+                name=report.name,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=int(self.settings.service.misfire_grace.total_seconds()),
+                replace_existing=True,
+            )
+
+    async def _fire(self, name: str) -> None:
+        if self._stop.is_set():
+            return
+        report = self._report(name)
+        if report is not None:
+            log.info("scheduled fire of %s", name)
+            await self._catch_up(report, include_latest=True)
+
+    def _on_demand(self) -> None:
+        log.info("SIGUSR1: running every report's latest period now")
+        for report in self.settings.reports:
+            self._spawn(self._run_latest(report))
+
+    def _reload(self) -> None:
+        try:
+            settings = load_settings(self._config_path)
+        except ConfigError as exc:
+            log.error("SIGHUP: keeping the current settings; %s", exc)
+            return
+        changed = [
+            section
+            for section in ("genesys", "sandbox", "storage")
+            if getattr(settings, section) != getattr(self.settings, section)
+        ]
+        if changed:
+            log.warning("SIGHUP: changes to %s take effect after a restart", ", ".join(changed))
+        self.settings = settings.model_copy(
+            update={section: getattr(self.settings, section) for section in changed}
+        )
+        self._schedule_all()
+        log.info("SIGHUP: settings reloaded; %d reports scheduled", len(settings.reports))
+
+    def _report(self, name: str) -> ReportSettings | None:
+        return next((r for r in self.settings.reports if r.name == name), None)
+
+    # --- runs -----------------------------------------------------------------------------
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    async def _run_latest(self, report: ReportSettings) -> None:
+        period = report_period(report.period, datetime.now(UTC), report.timezone, report.delay)
+        await self._run(report, period, reason="on demand")
+
+    async def _catch_up(self, report: ReportSettings, *, include_latest: bool) -> None:
+        """Run the missing periods, oldest first; with ``include_latest`` the latest always."""
+        now = datetime.now(UTC)
+        periods = recent_periods(report, now, self.settings.service.catch_up)
+        for index, period in enumerate(periods):
+            if self._stop.is_set():
+                return
+            latest = index == len(periods) - 1
+            if (latest and include_latest) or not await self._done(report, period):
+                await self._run(report, period, reason="schedule" if latest else "catch-up")
+
+    async def _done(self, report: ReportSettings, period: Period) -> bool:
+        """A period is done when its manifest exists (in S3 when delivering there)."""
+        shared = self._shared
+        if shared is not None and shared.delivery is not None:
+            s3 = shared.delivery.dest.settings
+            key = object_key(
+                s3.key_template,
+                prefix=s3.prefix,
+                report=report.name,
+                period=period.label,
+                file="manifest.json",
+            )
+            return await shared.delivery.dest.exists(key)
+        path = output_directory(self.settings, report, period) / "manifest.json"
+        if not path.exists():
+            return False
+        if self.settings.service.rerun_provisional:
+            with contextlib.suppress(OSError, ValueError):
+                return bool(orjson.loads(path.read_bytes()).get("completeness") != "provisional")
+        return True
+
+    async def _run(self, report: ReportSettings, period: Period, *, reason: str) -> None:
+        async with self._lock(report.name):
+            if self._stop.is_set() or self._shared is None:
+                return
+            self._running[report.name] = period.label
+            log.info("run started: %s %s (%s)", report.name, period.label, reason)
+            try:
+                outcome = await run_and_deliver(self.settings, report, period, self._shared)
+            finally:
+                self._running.pop(report.name, None)
+            self._record(outcome)
+            log.info("run finished: %s %s %s", report.name, period.label, outcome.status)
+
+    def _record(self, outcome: RunOutcome) -> None:
+        self._last[outcome.report] = {
+            "status": outcome.status,
+            "period": outcome.period.label,
+            "finished_at": datetime.now(UTC).isoformat(),
+            "error": outcome.error,
+        }
+
+    async def _heartbeat(self) -> None:
+        interval = self.settings.service.heartbeat_interval.total_seconds()
+        while True:
+            jobs = self._scheduler.get_jobs() if self._scheduler else []
+            write_heartbeat(
+                self.settings.service.state_directory,
+                {
+                    "running": dict(self._running),
+                    "last_runs": self._last,
+                    "next_fires": {
+                        job.id: job.next_run_time.isoformat() if job.next_run_time else None
+                        for job in jobs
+                    },
+                },
+            )
+            await asyncio.sleep(interval)
