@@ -29,6 +29,7 @@ def test_committed_settings_are_the_embedded_default() -> None:
     assert settings.genesys.environment == "sandbox"
     assert settings.storage.kind == "local"
     assert settings.storage.directory == Path("reports")
+    assert settings.service.state_directory == Path("state")
     assert [r.name for r in settings.reports] == ["queue-daily", "agent-hourly"]
     daily, hourly = settings.reports
     assert daily.timezone == "Europe/Berlin" and daily.period == "previous_day"
