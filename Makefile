@@ -34,6 +34,11 @@ sandbox: install
 check-config: install
 	$(BIN)/genesys-reports check-config
 
+# Benchmarks (not part of the tests): figures and ratios against the tutorial's approach.
+bench: install
+	$(BIN)/python -m tests.benchmarks.bench_fetch
+	$(BIN)/python -m tests.benchmarks.bench_process
+
 # ministack, the S3 test server, from its own .venv-s3 (the tests start one themselves when
 # GR_S3_ENDPOINT is not set).
 s3-server:

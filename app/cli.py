@@ -240,7 +240,20 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     reports = [_report(settings, name) for name in args.report] or list(settings.reports)
     plan = [(report, _period(args, report)) for report in reports]
-    return asyncio.run(_run_reports(settings, plan, as_json=args.json))
+
+    async def main() -> int:
+        # SIGTERM (docker stop, a CronJob's eviction) cancels the run, so its temporary and
+        # staging files are removed on the way out, as for Ctrl-C.
+        task = asyncio.current_task()
+        if task is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await _run_reports(settings, plan, as_json=args.json)
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        print("error: stopped by SIGTERM; nothing partial was kept", file=sys.stderr)
+        return 143
 
 
 async def _run_reports(

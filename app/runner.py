@@ -69,6 +69,8 @@ async def _run_and_deliver(
     progress: Progress | None,
     run_id: str,
 ) -> RunOutcome:
+    if shared.delivery is not None:
+        shared.delivery.bucket_checks = None  # checked afresh for every run
     try:
         outcome = await run_report(
             settings, report, period, shared.client, progress=progress, run_id=run_id
@@ -84,14 +86,30 @@ async def _run_and_deliver(
                 manifest_path=outcome.manifest_path,
                 link_expiry=report.link_expiry,
             )
-        if report.notify and outcome.manifest_path is not None:
-            results = await notify(shared.http, report.notify, outcome.manifest)
-            outcome.manifest = await amend_manifest(
-                shared.delivery, outcome.manifest_path, outcome.manifest, notifications=results
-            )
     except (ReportsError, OSError) as exc:
-        log.error("report %s, period %s failed: %s", report.name, period.label, exc)
-        return RunOutcome(
-            report=report.name, period=period, run_id=run_id, status="failed", error=str(exc)
-        )
+        return _failed(report, period, run_id, str(exc) or type(exc).__name__)
+    except Exception as exc:  # a bug: say so, keep the traceback in the log, go on
+        log.exception("report %s, period %s: unexpected error", report.name, period.label)
+        return _failed(report, period, run_id, f"unexpected {type(exc).__name__}: {exc}")
+    if report.notify and outcome.manifest_path is not None:
+        await _notify(report, outcome, shared)
     return outcome
+
+
+def _failed(report: ReportSettings, period: Period, run_id: str, error: str) -> RunOutcome:
+    log.error("report %s, period %s failed: %s", report.name, period.label, error)
+    return RunOutcome(
+        report=report.name, period=period, run_id=run_id, status="failed", error=error
+    )
+
+
+async def _notify(report: ReportSettings, outcome: RunOutcome, shared: Resources) -> None:
+    """Best effort: the report is delivered whatever happens here."""
+    assert outcome.manifest_path is not None
+    results = await notify(shared.http, report.notify, outcome.manifest)
+    try:
+        outcome.manifest = await amend_manifest(
+            shared.delivery, outcome.manifest_path, outcome.manifest, notifications=results
+        )
+    except (ReportsError, OSError) as exc:
+        log.warning("report %s: could not record the notifications: %s", report.name, exc)

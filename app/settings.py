@@ -405,6 +405,9 @@ class S3Settings(Strict):
 class StorageSettings(Strict):
     kind: Literal["local", "s3"] = "local"
     directory: Path = Path("reports")
+    # Where window spools live during a run (the system temp directory when unset); a
+    # container should point it at a volume, not its writable layer or a RAM disk.
+    spool_directory: Path | None = None
     s3: S3Settings | None = None
 
     @model_validator(mode="after")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 
@@ -114,19 +114,30 @@ async def _object_private(dest: S3Destination, key: str) -> Check:
     return Check(name, "passed", "no public ACL grant")
 
 
+async def _status(
+    http: aiohttp.ClientSession, url: str, name: str, key: str, **options: Any
+) -> tuple[int, bytes]:
+    try:
+        async with http.get(url, timeout=aiohttp.ClientTimeout(total=30), **options) as response:
+            return response.status, await response.read()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise DeliveryError(
+            f"check {name} of {key} could not reach the server: {type(exc).__name__} {exc}"
+        ) from exc
+
+
 async def _anonymous_refused(dest: S3Destination, key: str, http: aiohttp.ClientSession) -> Check:
     name = "anonymous_get_refused"
-    async with http.get(dest.object_url(key), allow_redirects=False) as response:
-        status = response.status
+    status, _ = await _status(http, dest.object_url(key), name, key, allow_redirects=False)
     if status in {401, 403}:
         return Check(name, "passed", f"an anonymous GET gets {status}")
+    # A 404 would mean the check asked for the wrong object, proving nothing.
     return Check(name, "failed", f"an anonymous GET of {key} got HTTP {status}, not 403")
 
 
 async def _link_works(key: str, link: str, first_byte: bytes, http: aiohttp.ClientSession) -> Check:
     name = "presigned_link_works"
-    async with http.get(link, headers={"Range": "bytes=0-0"}) as response:
-        status, body = response.status, await response.read()
+    status, body = await _status(http, link, name, key, headers={"Range": "bytes=0-0"})
     if status in {200, 206} and body[:1] == first_byte:
         return Check(name, "passed", f"the link serves {key} (HTTP {status})")
     return Check(name, "failed", f"the presigned link of {key} got HTTP {status}")

@@ -92,7 +92,13 @@ async def deliver(
             url = await dest.presign(key, expiry)
             expires_at = datetime.now(UTC) + expiry
             checks = await object_checks(dest, key, url, await _first_byte(local.path), run.http)
-            enforce(checks, settings.access_checks, dest.bucket)
+            try:
+                enforce(checks, settings.access_checks, dest.bucket)
+            except DeliveryError:
+                # An object that is readable by others must not stay behind.
+                for uploaded_key in [*(f["key"] for f in delivered_files), key]:
+                    await dest.delete(uploaded_key)
+                raise
             object_results.extend(checks)
             delivered_files.append(
                 {

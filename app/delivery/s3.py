@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aioboto3
 import aiofiles
@@ -197,7 +198,8 @@ class S3Destination:
     def object_url(self, key: str) -> str:
         """The plain (unsigned) URL of an object, for the anonymous-access check."""
         endpoint = str(self._s3.meta.endpoint_url).rstrip("/")
-        return f"{endpoint}/{self.bucket}/{key}"
+        # Quoted: S3 reads a raw "+" in a path as a space, which would ask for another key.
+        return f"{endpoint}/{self.bucket}/{quote(key, safe='/')}"
 
     # --- bucket state for the access checks ---------------------------------------------
 

@@ -21,8 +21,10 @@ log = logging.getLogger(__name__)
 class RateBudget:
     """Create inside the running loop (aiolimiter binds to it on first use)."""
 
-    def __init__(self, requests_per_minute: float) -> None:
+    def __init__(self, requests_per_minute: float, *, headroom: int = 0) -> None:
         self.configured = float(requests_per_minute)
+        # Requests that may be in flight when the window's last allowed one is sent.
+        self._headroom = headroom
         self.rate_per_minute = self.configured
         self._limiter = AsyncLimiter(self.rate_per_minute, 60)
         self._resume_at = 0.0
@@ -47,6 +49,14 @@ class RateBudget:
             reset = float(headers["inin-ratelimit-reset"])
         except (KeyError, ValueError):
             return
+        try:
+            count = float(headers["inin-ratelimit-count"])
+        except (KeyError, ValueError):
+            count = 0.0
+        if count and count >= allowed - self._headroom:
+            # The window is nearly spent: the requests in flight would be answered 429, so
+            # wait for the window to reset instead (the leaky bucket alone bursts past it).
+            self.pause(reset)
         # The window's length is not sent; the largest reset seen is a lower bound on it (the
         # first request of a window sees the whole window), so the rate estimate errs high,
         # never throttling us below what is allowed.

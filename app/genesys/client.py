@@ -385,7 +385,7 @@ async def open_client(
             environment=settings.environment,
             client_id=client_id,
             client_secret=client_secret,
-            budget=RateBudget(settings.requests_per_minute),
+            budget=RateBudget(settings.requests_per_minute, headroom=settings.max_concurrency),
             max_concurrency=settings.max_concurrency,
             timeout=settings.request_timeout.total_seconds(),
             policy=RetryPolicy.from_settings(settings),

@@ -26,6 +26,7 @@ from app.settings import GenesysSettings, ReportSettings
 log = logging.getLogger(__name__)
 
 MIN_WINDOW = timedelta(minutes=1)
+MAX_TIMEOUT_SPLITS = 2  # halvings allowed for a window that keeps timing out
 # 400 messages that mean "ask for less": the limits' wording is not documented (reference §4.5),
 # so the sandbox's and the platform-wide ones are recognised.
 _TOO_LARGE_WORDS = ("interval", "result", "paging", "too large", "size limit", "over the size")
@@ -46,6 +47,19 @@ def _too_large(error: GenesysError) -> bool:
         message = error.genesys_message.lower()
         return error.status == 400 and any(word in message for word in _TOO_LARGE_WORDS)
     return isinstance(error, GenesysUnavailableError) and error.cause in {"timeout", "504"}
+
+
+async def _first_failure(start: Callable[[asyncio.TaskGroup], object]) -> None:
+    """Run tasks in a TaskGroup (a failure cancels the others) and raise the first failure
+    itself, not the ExceptionGroup around it, so callers see an ordinary error."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            start(group)
+    except BaseExceptionGroup as failures:
+        first: BaseException = failures
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
 
 
 class WindowFetcher:
@@ -77,27 +91,31 @@ class WindowFetcher:
         fetch = self._fetch_job if use_jobs else self._fetch_split
         # Windows run concurrently; the client's budget and cap pace the actual requests. A
         # failure cancels the other windows (TaskGroup), so nothing partial is kept.
-        try:
-            async with asyncio.TaskGroup() as group:
-                for window in windows:
-                    group.create_task(fetch(window))
-        except* GenesysError as failures:
-            raise failures.exceptions[0] from None
+        await _first_failure(lambda group: [group.create_task(fetch(w)) for w in windows])
         return self.result
 
-    async def _fetch_split(self, window: Window) -> None:
+    async def _fetch_split(self, window: Window, timeouts: int = 0) -> None:
         try:
             await self._fetch_query(window)
         except GenesysError as error:
-            if not _too_large(error) or window.end - window.start < 2 * MIN_WINDOW:
+            timed_out = isinstance(error, GenesysUnavailableError)
+            if (
+                not _too_large(error)
+                or window.end - window.start < 2 * MIN_WINDOW
+                # A network that times out for good should fail, not split for hours.
+                or (timed_out and timeouts >= MAX_TIMEOUT_SPLITS)
+            ):
                 raise
             middle = window.start + (window.end - window.start) / 2
             middle = middle.replace(microsecond=middle.microsecond // 1000 * 1000)
             self.result.splits.append({"window": window.interval, "reason": str(error)})
             log.warning("%s: splitting in halves at %s (%s)", window, middle.isoformat(), error)
-            await asyncio.gather(
-                self._fetch_split(Window(window.start, middle)),
-                self._fetch_split(Window(middle, window.end)),
+            depth = timeouts + int(timed_out)
+            await _first_failure(
+                lambda group: [
+                    group.create_task(self._fetch_split(Window(window.start, middle), depth)),
+                    group.create_task(self._fetch_split(Window(middle, window.end), depth)),
+                ]
             )
 
     async def _fetch_query(self, window: Window) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from app.errors import ReportsError
 from app.genesys import stats as request_stats
 from app.genesys.client import GenesysClient
 from app.genesys.fetch import data_availability
@@ -40,7 +41,7 @@ from app.pipeline.export import (
 from app.pipeline.facts import MalformedRecord, conversation_facts
 from app.pipeline.fetch import FetchResult, WindowFetcher
 from app.pipeline.merge import MergeCounts, unique_records
-from app.pipeline.spool import merge_spools
+from app.pipeline.spool import merge_spools, reduce_spools
 from app.settings import ReportSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -98,11 +99,17 @@ async def choose_strategy(
 ) -> Literal["query", "jobs"]:
     """``auto`` uses async jobs only for a period wholly before the availability watermark and
     long enough that a few job requests beat one query (at least) per window."""
-    if report.fetch != "auto":
-        return report.fetch
-    if windows < 4:
+    if report.fetch == "query" or (report.fetch == "auto" and windows < 4):
         return "query"
     watermark = await data_availability(client)
+    if report.fetch == "jobs" and period.end > watermark:
+        # Jobs see nothing past the watermark (reference §5.4): a report from them would be
+        # silently short.
+        raise ReportsError(
+            f"report {report.name}: fetch: jobs, but data is available to async jobs only up to "
+            f"{watermark.isoformat()}, before the period's end {period.end.isoformat()}; "
+            "use fetch: query or auto, or run the period later"
+        )
     return "jobs" if period.end <= watermark else "query"
 
 
@@ -133,7 +140,9 @@ async def run_report(
     settings.storage.directory.mkdir(parents=True, exist_ok=True)
     with (
         request_stats.measure() as stats,
-        tempfile.TemporaryDirectory(prefix=f"spool-{report.name}-") as scratch,
+        tempfile.TemporaryDirectory(
+            prefix=f"spool-{report.name}-", dir=settings.storage.spool_directory
+        ) as scratch,
     ):
         workdir = Path(scratch)
         windows = split_windows(period, report.window)
@@ -220,7 +229,9 @@ async def _process(
     ndjson_format = next((f for f in report.formats if f.startswith("ndjson")), None)
     start_ms = round(period.start.timestamp() * 1000)
     end_ms = round(period.end.timestamp() * 1000)
-    lines = merge_spools(fetched.spools, workdir)
+    # Intermediate merges (hundreds of windows) are file work: off the event loop.
+    spools = await asyncio.to_thread(reduce_spools, fetched.spools, workdir)
+    lines = merge_spools(spools, workdir)
     facts_file = None
     async with contextlib.AsyncExitStack() as stack:
         writer = None

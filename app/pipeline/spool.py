@@ -25,6 +25,23 @@ from app.pipeline.facts import instant_ms
 
 _FLUSH_BYTES = 1 << 20
 
+
+def _fan_in() -> int:
+    """How many spools to merge at once: as many as the open-file limit comfortably allows
+    (each level above it rewrites every byte), at most 1024."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, ValueError, OSError):
+        return 128
+    if soft == resource.RLIM_INFINITY:
+        return 1024
+    return max(16, min(1024, soft // 2 - 32))
+
+
+FAN_IN = _fan_in()
+
 Key = tuple[int, str]
 
 
@@ -110,11 +127,31 @@ def line_key(line: bytes) -> Key:
     return int(line[1:first]), line[first + 2 : second].decode()
 
 
-def _merge_runs(raw: Path, runs: list[tuple[int, int]], out: Path) -> None:
-    streams = [_read_run(raw, offset, length) for offset, length in runs]
-    with out.open("wb") as sink:
-        for _, line in heapq.merge(*streams, key=lambda entry: entry[0]):
+def _merge_runs(raw: Path, runs: list[tuple[int, int]], out: Path, fan_in: int = FAN_IN) -> None:
+    """Merge a window's sorted runs into ``out``, at most ``fan_in`` files open at a time (a
+    month-long job window has thousands of pages)."""
+    parts = []
+    for index in range(0, len(runs), fan_in):
+        group = [_read_run(raw, offset, length) for offset, length in runs[index : index + fan_in]]
+        if len(runs) <= fan_in:
+            _write_merged(group, out)
+            return
+        target = out.with_name(f"{out.name}.part-{index // fan_in}")
+        _write_merged(group, target)
+        parts.append(target)
+    parts = reduce_spools(parts, out.parent, fan_in, prefix=f"{out.name}.")
+    _write_merged([read_spool(p) for p in parts], out)
+    for part in parts:
+        part.unlink(missing_ok=True)
+
+
+def _write_merged(streams: list[Iterator[tuple[Key, bytes]]], target: Path) -> int:
+    size = 0
+    with target.open("wb") as sink:
+        for _, line in heapq.merge(*streams, key=_first):
             sink.write(line)
+            size += len(line)
+    return size
 
 
 def read_spool(path: Path) -> Iterator[tuple[Key, bytes]]:
@@ -124,24 +161,30 @@ def read_spool(path: Path) -> Iterator[tuple[Key, bytes]]:
             yield line_key(line), line
 
 
-def merge_spools(paths: list[Path], workdir: Path, fan_in: int = 128) -> Iterator[bytes]:
-    """All lines of many sorted spools in key order (``heapq.merge``).
-
-    More spools than ``fan_in`` are first merged in groups into intermediate spools, so a month
-    of hourly windows does not hold hundreds of files open at once.
-    """
+def reduce_spools(
+    paths: list[Path], workdir: Path, fan_in: int = FAN_IN, *, prefix: str = "period."
+) -> list[Path]:
+    """At most ``fan_in`` sorted spools with the same lines: groups are merged into
+    intermediate spools (and their inputs deleted), so a month of hourly windows never holds
+    hundreds of files open at once. Blocking file work: run it in a thread."""
     level = 0
     while len(paths) > fan_in:
         merged = []
         for index in range(0, len(paths), fan_in):
             group = paths[index : index + fan_in]
-            target = workdir / f"merge-{level}-{index // fan_in}.spool"
-            with target.open("wb") as sink:
-                for _, line in heapq.merge(*(read_spool(p) for p in group), key=_first):
-                    sink.write(line)
+            target = workdir / f"{prefix}merge-{level}-{index // fan_in}.spool"
+            _write_merged([read_spool(p) for p in group], target)
+            for used in group:
+                used.unlink(missing_ok=True)
             merged.append(target)
         paths, level = merged, level + 1
-    for _, line in heapq.merge(*(read_spool(p) for p in paths), key=_first):
+    return paths
+
+
+def merge_spools(paths: list[Path], workdir: Path, fan_in: int = FAN_IN) -> Iterator[bytes]:
+    """All lines of many sorted spools in key order (``heapq.merge``)."""
+    sources = [read_spool(p) for p in reduce_spools(paths, workdir, fan_in)]
+    for _, line in heapq.merge(*sources, key=_first):
         yield line
 
 

@@ -45,7 +45,11 @@ class RateLimiter:
         window = self._windows.get(key)
         if window is None or now - window.started >= self.window_seconds:
             window = self._windows[key] = _Window(started=now)
-        reset = max(1, math.ceil(window.started + self.window_seconds - now))
+        elapsed = now - window.started
+        # Whole seconds left, never more than the window (float error must not give 61 of 60).
+        reset = max(
+            1, min(math.ceil(self.window_seconds - elapsed), math.ceil(self.window_seconds))
+        )
         if window.count >= self.limit:
             return Decision(False, self.limit, window.count, reset)
         window.count += 1

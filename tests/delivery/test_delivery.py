@@ -69,7 +69,7 @@ def _settings(
 
 
 async def _run_and_deliver(
-    connect: Connect, settings: Settings
+    connect: Connect, settings: Settings, *, skip_bucket_checks: bool = False
 ) -> tuple[RunOutcome, dict[str, Any]]:
     import aiohttp
 
@@ -82,7 +82,7 @@ async def _run_and_deliver(
     assert settings.storage.s3 is not None and outcome.manifest_path is not None
     async with open_s3(settings.storage.s3) as dest, aiohttp.ClientSession() as http:
         manifest = await deliver(
-            DeliveryRun(dest, http),
+            DeliveryRun(dest, http, bucket_checks=[] if skip_bucket_checks else None),
             report=report.name,
             period_label=PERIOD.label,
             run_id=outcome.run_id,
@@ -324,3 +324,21 @@ async def test_a_rerun_replaces_the_period_with_the_same_keys(
         Bucket=s3_bucket, Key=second["delivery"]["manifest_key"]
     )
     assert orjson.loads(remote["Body"].read())["run_id"] == second["run_id"]
+
+
+async def test_a_publicly_readable_object_fails_its_check_and_is_removed(
+    connect: Connect, tmp_path: Path, s3_server: S3Server
+) -> None:
+    from app.errors import DeliveryError
+    from tests.s3server import create_bucket
+
+    bucket = create_bucket(s3_server, public_access_block=None, public_read_policy=True)
+    user = create_user(s3_server, bucket_policy(bucket, DELIVERY_ACTIONS))
+    settings = _settings(tmp_path, s3_server, bucket, user)
+    # The bucket-level checks would stop this before any upload; skip them to reach the
+    # object-level ones, which must catch a readable object on their own.
+    with pytest.raises(DeliveryError) as caught:
+        await _run_and_deliver(connect, settings, skip_bucket_checks=True)
+    assert "anonymous_get_refused" in str(caught.value)
+    listed = s3_server.client("s3").list_objects_v2(Bucket=bucket)
+    assert listed.get("KeyCount", 0) == 0  # the readable object did not stay behind

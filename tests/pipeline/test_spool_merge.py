@@ -106,3 +106,26 @@ def test_better_prefers_ended_then_later_then_more_segments() -> None:
     few, many = _record("x", 1, end=2, segments=1), _record("x", 1, end=2, segments=3)
     assert better(few, many) is many
     assert better(few, _record("x", 1, end=2, segments=1)) is few  # a tie keeps the first
+
+
+def test_a_window_with_many_runs_merges_with_few_files_open(tmp_path: Path) -> None:
+    from app.pipeline.spool import _merge_runs
+
+    raw = tmp_path / "w.runs"
+    runs, offset, expected = [], 0, []
+    with raw.open("wb") as out:
+        for page in range(40):
+            lines = []
+            for i in range(3):
+                entry = spool_line(_record(f"p{page}-{i}", (page * 11 + i * 7) % 60, end=1))
+                assert entry is not None
+                lines.append(entry)
+            lines.sort(key=lambda e: e[0])
+            run = b"".join(line for _, line in lines)
+            out.write(run)
+            runs.append((offset, len(run)))
+            offset += len(run)
+            expected += [key for key, _ in lines]
+    _merge_runs(raw, runs, tmp_path / "w.spool", fan_in=4)
+    assert [key for key, _ in read_spool(tmp_path / "w.spool")] == sorted(expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.runs", "w.spool"]
