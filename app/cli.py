@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from pydantic import SecretStr
 
-from app.cron import parse_cron
+from app.cron import dst_warnings, parse_cron
 from app.durations import format_duration
 from app.errors import ConfigError, ReportsError
 from app.genesys.query import details_query
@@ -165,6 +165,10 @@ def _check_config(path: Path) -> int:
     settings = load_settings(path)
     print(f"{path}: valid")
     print(_summary(settings))
+    now = datetime.now(UTC)
+    for report in settings.reports:
+        for warning in dst_warnings(report.schedule, report.timezone, now):
+            print(f"warning: reports.{report.name}.schedule: {warning}")
     return 0
 
 

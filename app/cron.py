@@ -8,7 +8,8 @@ names the field it is in.
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -95,3 +96,35 @@ def parse_cron(expression: str, timezone: tzinfo | str) -> CronTrigger:
     if problems:
         raise ValueError("; ".join(problems))
     return CronTrigger(**fields, second=seconds or "0", timezone=timezone)
+
+
+def dst_warnings(expression: str, timezone: str, start: datetime, days: int = 366) -> list[str]:
+    """Fire times of the coming year that fall in a DST gap (they are skipped) or overlap (the
+    wall time happens twice) of ``timezone``."""
+    zone = ZoneInfo(timezone)
+    wall_clock = parse_cron(expression, "UTC")  # the fields, read against naive wall times
+    warnings: list[str] = []
+    moment = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    end = moment + timedelta(days=days)
+    previous = moment.astimezone(zone).utcoffset()
+    while moment < end:
+        moment += timedelta(hours=1)
+        offset = moment.astimezone(zone).utcoffset()
+        if offset == previous or offset is None or previous is None:
+            continue
+        shift = offset - previous
+        local = moment.astimezone(zone).replace(tzinfo=None)
+        # Spring forward: wall times [local - shift, local) never happen. Fall back: wall
+        # times [local, local - shift) happen twice.
+        first, last = (local - shift, local) if shift > timedelta(0) else (local, local - shift)
+        kind = (
+            "falls in a DST gap (that wall time does not exist)"
+            if shift > timedelta(0)
+            else "falls in a DST overlap (that wall time happens twice)"
+        )
+        probe = first.replace(tzinfo=UTC) - timedelta(microseconds=1)
+        fire = wall_clock.get_next_fire_time(None, probe)
+        if fire is not None and fire.replace(tzinfo=None) < last:
+            warnings.append(f"{fire.replace(tzinfo=None):%Y-%m-%d %H:%M} in {timezone} {kind}")
+        previous = offset
+    return warnings

@@ -101,3 +101,18 @@ def test_hosts_use_the_login_host_for_tokens() -> None:
     assert hosts.login_url == "https://login.usw2.pure.cloud"
     with pytest.raises(ValueError, match="unknown environment"):
         normalise_environment("mypurecloud.au")
+
+
+def test_dst_warnings_for_schedules_in_gaps_and_overlaps() -> None:
+    from app.cron import dst_warnings
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert dst_warnings("30 2 * * *", "Europe/Berlin", start) == [
+        "2026-03-29 02:30 in Europe/Berlin falls in a DST gap (that wall time does not exist)",
+        "2026-10-25 02:30 in Europe/Berlin falls in a DST overlap (that wall time happens twice)",
+    ]
+    assert dst_warnings("30 1 * * 0", "America/New_York", start) == [
+        "2026-11-01 01:30 in America/New_York falls in a DST overlap (that wall time happens twice)"
+    ]
+    assert dst_warnings("15 6 * * *", "Europe/Berlin", start) == []
+    assert dst_warnings("30 2 * * *", "UTC", start) == []
