@@ -242,8 +242,11 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from app.cleanup import sweep_leftovers
+
     reports = [_report(settings, name) for name in args.report] or list(settings.reports)
     plan = [(report, _period(args, report)) for report in reports]
+    sweep_leftovers(settings)  # what a killed run left behind
 
     async def main() -> int:
         # SIGTERM (docker stop, a CronJob's eviction) cancels the run, so its temporary and
@@ -287,9 +290,11 @@ async def _run_reports(
 
 
 def _serve(args: argparse.Namespace, path: Path) -> int:
+    from app.cleanup import sweep_leftovers
     from app.service.serve import Service
 
     settings = load_settings(path)
+    sweep_leftovers(settings)  # what a killed run left behind
     return asyncio.run(Service(path, settings, run_now=args.run_now).serve())
 
 

@@ -34,6 +34,8 @@ import aiofiles.os
 import orjson
 from aiofiles.threadpool.binary import AsyncBufferedIOBase
 
+from app.cleanup import owned
+
 __all__ = [
     "CHUNK_BYTES",
     "FORMATS",
@@ -317,11 +319,14 @@ class Staging:
         self.run_id = run_id
         self.directory = final_dir.parent / staging_name
         self._committed = False
+        self._owner = contextlib.ExitStack()
 
     async def __aenter__(self) -> Staging:
         # Not exist_ok: a directory with this run id already there is another run's (or a reused
         # id), and sharing it would mix two runs' files.
         await aiofiles.os.makedirs(self.directory)
+        # Held while the run lives, so a later start can tell this directory from a dead run's.
+        self._owner.enter_context(owned(self.directory))
         return self
 
     async def __aexit__(
@@ -330,6 +335,7 @@ class Staging:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._owner.close()
         if self._committed:
             return
         if exc_type is None:
@@ -393,6 +399,7 @@ class Staging:
             raise
         await _fsync_directory(final)
         self._committed = True
+        self._owner.close()
 
         try:
             await _remove_tree(self.directory)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from app.cleanup import SPOOL_PREFIX, owned
 from app.errors import ReportsError
 from app.genesys import stats as request_stats
 from app.genesys.client import GenesysClient
@@ -141,8 +142,9 @@ async def run_report(
     with (
         request_stats.measure() as stats,
         tempfile.TemporaryDirectory(
-            prefix=f"spool-{report.name}-", dir=settings.storage.spool_directory
+            prefix=f"{SPOOL_PREFIX}{report.name}-", dir=settings.storage.spool_directory
         ) as scratch,
+        owned(Path(scratch)),
     ):
         workdir = Path(scratch)
         windows = split_windows(period, report.window)

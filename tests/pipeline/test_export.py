@@ -523,7 +523,7 @@ async def test_two_runs_never_share_a_staging_directory(tmp_path: Path) -> None:
         with pytest.raises(FileExistsError):
             async with Staging(final_dir, RUN_ID):
                 pass
-        assert listing(first.directory) == ["r_p.csv", "r_p.json.gz"]  # the other left it be
+        assert listing(first.directory) == [".owner.lock", "r_p.csv", "r_p.json.gz"]  # untouched
         await first.commit([], {"report": "r"})
 
     assert listing(final_dir) == [MANIFEST_NAME]
