@@ -89,8 +89,9 @@ async def deliver(
                     f"{local.path} changed while uploading (sha256 {uploaded.sha256} is not the "
                     f"{local.sha256} the manifest lists)"
                 )
-            url = await dest.presign(key, expiry)
+            # Taken before signing, so the recorded expiry is never later than the real one.
             expires_at = datetime.now(UTC) + expiry
+            url = await dest.presign(key, expiry)
             checks = await object_checks(dest, key, url, await _first_byte(local.path), run.http)
             try:
                 enforce(checks, settings.access_checks, dest.bucket)

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 QUERY_PATH = "/api/v2/analytics/conversations/details/query"
 JOBS_PATH = "/api/v2/analytics/conversations/details/jobs"
 _TERMINAL_FAILURES = {"FAILED", "CANCELLED", "EXPIRED"}
+_PAGES_AHEAD = 4  # pages of one window in flight or waiting to be spooled
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +97,21 @@ async def query_pages(
 async def _concurrently(
     client: GenesysClient, query: ConversationQuery, numbers: list[int], size: int, what: str
 ) -> AsyncIterator[Page]:
-    """Fetch pages concurrently, yielding each as it completes; a failure cancels the rest."""
-    queue: asyncio.Queue[Page] = asyncio.Queue(maxsize=4)
+    """Fetch pages concurrently, yielding each as it completes; a failure cancels the rest.
+
+    A page takes a slot before it is requested and gives it back only once consumed, so at most
+    ``_PAGES_AHEAD`` pages of a window are ever held in memory, however many it has."""
+    queue: asyncio.Queue[Page] = asyncio.Queue()
+    slots = asyncio.Semaphore(_PAGES_AHEAD)
+
+    async def fetch_into(number: int) -> None:
+        await slots.acquire()
+        await queue.put(await query_page(client, query, number, size, what))
 
     async def produce() -> None:
         async with asyncio.TaskGroup() as group:
             for number in numbers:
-                group.create_task(_fetch_into(queue, client, query, number, size, what))
+                group.create_task(fetch_into(number))
 
     producer = asyncio.create_task(produce())
     try:
@@ -112,7 +121,9 @@ async def _concurrently(
                 {getter, producer}, return_when=asyncio.FIRST_COMPLETED
             )
             if getter in done:
-                yield getter.result()
+                page = getter.result()
+                slots.release()
+                yield page
                 continue
             getter.cancel()
             try:
@@ -124,17 +135,6 @@ async def _concurrently(
         producer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await producer
-
-
-async def _fetch_into(
-    queue: asyncio.Queue[Page],
-    client: GenesysClient,
-    query: ConversationQuery,
-    number: int,
-    size: int,
-    what: str,
-) -> None:
-    await queue.put(await query_page(client, query, number, size, what))
 
 
 # --- async jobs ---------------------------------------------------------------------------
