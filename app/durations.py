@@ -28,7 +28,10 @@ def parse_duration(text: str) -> timedelta:
             )
         raise ValueError(f"'{text}' is not an ISO-8601 duration such as PT1H, PT15M or P1D")
     parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
-    return timedelta(**parts)
+    try:
+        return timedelta(**parts)
+    except OverflowError:
+        raise ValueError(f"'{text}' is too long a duration") from None
 
 
 def format_duration(delta: timedelta) -> str:

@@ -102,6 +102,7 @@ DEFAULT_METRICS: tuple[MetricName, ...] = (
     "avg_speed_of_answer_seconds",
     "avg_handle_seconds",
 )
+_MAX_EXPRESSION = 1000  # characters: a report metric is a formula, not a program
 # Functions a custom metric expression may call.
 EXPRESSION_FUNCTIONS = ("min", "max", "abs", "round")
 ExportFormat = Literal["csv", "json", "ndjson", "csv.gz", "json.gz", "ndjson.gz"]
@@ -138,7 +139,7 @@ FaultEndpoint = Literal[
     "tokens_me",
 ]
 FAULT_ENDPOINTS: tuple[str, ...] = get_args(FaultEndpoint)
-_REPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_REPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 # --- field types --------------------------------------------------------------------------
@@ -147,10 +148,13 @@ _REPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 def _duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        return parse_duration(value)
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return timedelta(seconds=value)
+        if isinstance(value, str):
+            return parse_duration(value)
+    except OverflowError:
+        raise ValueError(f"{value!r} is too long a duration") from None
     raise ValueError("expected an ISO-8601 duration such as PT1H, or a number of seconds")
 
 
@@ -163,7 +167,7 @@ def _positive(delta: timedelta) -> timedelta:
 def _timezone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory
         raise ValueError(f"'{value}' is not an IANA time zone such as Europe/Berlin") from None
     return value
 
@@ -444,10 +448,14 @@ class ReportFilters(Strict):
 
 def _check_expression(expression: str) -> str:
     """Reject anything but arithmetic over metric names and a few functions."""
+    if len(expression) > _MAX_EXPRESSION:
+        raise ValueError(f"longer than {_MAX_EXPRESSION} characters")
     try:
         tree = ast.parse(expression, mode="eval")
     except SyntaxError as exc:
         raise ValueError(f"'{expression}' is not an expression: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ValueError("nested too deeply") from None
     problems = []
     called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     for node in ast.walk(tree):
@@ -529,7 +537,7 @@ class ReportSettings(Strict):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
-        if not _REPORT_NAME.match(value):
+        if not _REPORT_NAME.fullmatch(value):
             raise ValueError(
                 f"'{value}' must be 1-64 characters of letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit (it becomes a directory and key name)"
@@ -637,20 +645,36 @@ class Settings(Strict):
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _interpolate(node: Any, path: str, environ: Mapping[str, str], problems: dict[str, str]) -> Any:
+def _interpolate(
+    node: Any,
+    path: str,
+    environ: Mapping[str, str],
+    problems: dict[str, str],
+    seen: frozenset[int] = frozenset(),
+) -> Any:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string; ``$$`` is a literal ``$``."""
+    if isinstance(node, dict | list):
+        if id(node) in seen:  # a YAML anchor that contains itself
+            problems[path or "(top level)"] = "refers to itself (a YAML anchor loop)"
+            return None
+        seen = seen | {id(node)}
     if isinstance(node, dict):
         return {
-            key: _interpolate(value, _join(path, str(key)), environ, problems)
+            key: _interpolate(value, _join(path, str(key)), environ, problems, seen)
             for key, value in node.items()
         }
     if isinstance(node, list):
         return [
-            _interpolate(value, f"{path}[{index}]", environ, problems)
+            _interpolate(value, f"{path}[{index}]", environ, problems, seen)
             for index, value in enumerate(node)
         ]
     if not isinstance(node, str):
         return node
+    try:
+        node.encode("utf-8")
+    except UnicodeEncodeError:
+        problems[path or "(top level)"] = "contains text that is not valid Unicode"
+        return ""
 
     def substitute(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
@@ -712,7 +736,9 @@ def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
         message = "unknown key" + (f" (did you mean '{hint[0]}'?)" if hint else "")
         if allowed:
             message += f"; allowed: {', '.join(allowed)}"
-    elif error["type"] == "missing":
+        # The unknown key is the user's own text: name it as written, brackets and all.
+        return _join(_dotted(loc[:-1]), str(loc[-1])), message
+    if error["type"] == "missing":
         message = "required"
     elif error["type"] == "literal_error":
         message = f"{error['input']!r} is not allowed; {message.removeprefix('Input should be ')}"
@@ -783,4 +809,10 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         reason = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(source, [f"{where}: not valid YAML: {reason}"]) from None
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+        # PyYAML's constructors fail this way on some tagged or malformed scalars
+        # (!!timestamp x, 2024-13-45) and on very deep nesting.
+        raise ConfigError(
+            source, [f"(file): not valid YAML: {type(exc).__name__}: {exc}"]
+        ) from None
     return parse_settings(raw, source=source, environ=environ)

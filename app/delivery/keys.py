@@ -17,14 +17,23 @@ from typing import Final
 FIELDS: Final = frozenset({"prefix", "report", "period", "file"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+=@-]")
 _MAX_KEY = 1024  # S3's limit, in bytes of UTF-8
+_UNSAFE_LITERAL = re.compile(r"[^A-Za-z0-9._+=@/-]")
 
 
 def template_fields(template: str) -> set[str]:
     """The placeholders a template uses; ValueError on malformed or unknown ones."""
     try:
-        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        parts = list(string.Formatter().parse(template))
     except ValueError as exc:
         raise ValueError(f"'{template}' is not a valid template: {exc}") from None
+    names = {name for _, name, _, _ in parts if name is not None}
+    for literal, name, spec, conversion in parts:
+        if _UNSAFE_LITERAL.search(literal):
+            raise ValueError(f"'{template}' has characters outside {_UNSAFE.pattern[2:-1]} and /")
+        if spec or conversion:
+            raise ValueError(f"'{template}': placeholders take no format spec or conversion")
+        if name is not None and not name:
+            raise ValueError(f"'{template}' has an empty placeholder")
     unknown = names - FIELDS
     if unknown:
         raise ValueError(
@@ -32,6 +41,9 @@ def template_fields(template: str) -> set[str]:
         )
     if "file" not in names:
         raise ValueError("the template must contain {file}, or every file gets the same key")
+    sample = template.format(prefix="p/", report="r", period="d", file="f")
+    if any(part in {"", ".", ".."} for part in sample.split("/")):
+        raise ValueError(f"'{template}' gives keys with empty, '.' or '..' segments")
     return names
 
 

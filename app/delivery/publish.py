@@ -46,9 +46,12 @@ class DeliveryRun:
 
 
 def _key(settings: S3Settings, report: str, period: str, file: str) -> str:
-    return object_key(
-        settings.key_template, prefix=settings.prefix, report=report, period=period, file=file
-    )
+    try:
+        return object_key(
+            settings.key_template, prefix=settings.prefix, report=report, period=period, file=file
+        )
+    except ValueError as exc:
+        raise DeliveryError(f"storage.s3.key_template: {exc}") from None
 
 
 async def _first_byte(path: Path) -> bytes:

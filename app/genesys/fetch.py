@@ -31,13 +31,15 @@ _PAGES_AHEAD = 4  # pages of one window in flight or waiting to be spooled
 @dataclass(frozen=True, slots=True)
 class Page:
     interval: str
-    conversations: list[dict[str, Any]]
+    conversations: list[Any]  # records, as sent (not all of them necessarily objects)
     number: int  # 1-based page number, or the position of a job results page
     total_hits: int | None = None  # sync queries only
     cursor: str | None = None  # job results: the cursor that fetched this page
 
 
-def _conversations(body: Any, what: str) -> list[dict[str, Any]]:
+def _conversations(body: Any, what: str) -> list[Any]:
+    """The page's entries as sent: entries that are not records are kept here (and counted as
+    malformed when spooled), so that a page with a bad entry still counts as a full page."""
     if not isinstance(body, dict):
         raise GenesysProtocolError("the response is not a JSON object", what=what)
     conversations = body.get("conversations")
@@ -45,7 +47,7 @@ def _conversations(body: Any, what: str) -> list[dict[str, Any]]:
         return []
     if not isinstance(conversations, list):
         raise GenesysProtocolError("'conversations' is not a list", what=what)
-    return [c for c in conversations if isinstance(c, dict)]
+    return conversations
 
 
 async def query_page(

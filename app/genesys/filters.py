@@ -8,6 +8,7 @@ Field names are the API's own (camelCase), so ``model_dump`` is the request body
 from __future__ import annotations
 
 import difflib
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -23,6 +24,8 @@ class _Strict(BaseModel):
 
 
 class Range(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
     gt: float | None = None
     gte: float | None = None
     lt: float | None = None
@@ -33,6 +36,36 @@ class Range(_Strict):
         if self.gt is None and self.gte is None and self.lt is None and self.lte is None:
             raise ValueError("a range needs at least one of gt, gte, lt, lte")
         return self
+
+
+_DATE_DIMENSIONS = frozenset(
+    {
+        "conversationStart",
+        "conversationEnd",
+        "segmentStart",
+        "segmentEnd",
+        "callbackScheduledTime",
+        "eventTime",
+        "surveyCompletedDate",
+    }
+)
+
+
+def _check_date_value(value: str) -> None:
+    """A date dimension matches an ISO-8601 instant or an ``start/end`` interval of them."""
+    moments = []
+    for part in value.split("/") if value.count("/") == 1 else [value]:
+        try:
+            moment = datetime.fromisoformat(part.strip().replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise ValueError(
+                f"'{value}' is not an ISO-8601 instant with an offset, or an interval of two"
+            )
+        moments.append(moment)
+    if len(moments) == 2 and moments[1] <= moments[0]:
+        raise ValueError(f"the interval '{value}' ends before or when it starts")
 
 
 def _unknown(kind: str, name: str, allowed: frozenset[str]) -> ValueError:
@@ -73,6 +106,8 @@ class _Predicate(_Strict):
             raise ValueError("'matches' needs exactly one of value or range")
         if operator != "matches" and (self.value is not None or self.range is not None):
             raise ValueError(f"'{operator}' takes no value or range")
+        if kind == "dimension" and name in _DATE_DIMENSIONS and self.value is not None:
+            _check_date_value(self.value)
         allowed = vocabulary.ENUM_DIMENSIONS.get(name) if kind == "dimension" else None
         if allowed is not None and self.value is not None and self.value not in allowed:
             raise _unknown(f"value of {name}", self.value, allowed)
@@ -92,6 +127,8 @@ class SegmentPredicate(_Predicate):
     def _property_type(self) -> SegmentPredicate:
         if (self.property is None) != (self.propertyType is None):
             raise ValueError("a property predicate needs both property and propertyType")
+        if self.propertyType == "date" and self.value is not None:
+            _check_date_value(self.value)
         return self
 
 

@@ -8,6 +8,7 @@ cached for the life of the resolver, which is one report run.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ PATHS: dict[Kind, str] = {
 _BY_ID: frozenset[Kind] = frozenset({"queues", "users"})
 _IDS_PER_CALL = 100
 _PAGE_SIZE = 100
+_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 
 class NameResolver:
@@ -34,7 +36,9 @@ class NameResolver:
 
     async def names(self, kind: Kind, ids: Iterable[str]) -> dict[str, str]:
         """``{id: name}`` for the ids that exist; unknown ids are simply absent."""
-        wanted = {i for i in ids if i}
+        # Only id-shaped values are worth a request (a garbage id in a record must not make
+        # the look-up URL too long and fail the run); others simply keep their id as name.
+        wanted = {i for i in ids if i and _ID.fullmatch(i)}
         known = self._names[kind]
         missing = wanted - known.keys()
         if missing and kind not in self._listed:

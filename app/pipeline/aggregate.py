@@ -335,8 +335,27 @@ def _rounded(metric: str, value: Any) -> Any:
 
 # --- custom metrics -------------------------------------------------------------------------
 
+
 # The functions app/settings.py lets an expression call (EXPRESSION_FUNCTIONS), by name.
-_FUNCTIONS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "abs": abs, "round": round}
+def _round(number: Any, ndigits: Any = None) -> Any:
+    # round(x, -10**9) would build 10**(10**9): keep the digits to what a report can show.
+    if ndigits is not None and not -20 <= ndigits <= 20:
+        raise ValueError("round() keeps -20 to 20 digits")
+    return round(number, ndigits)
+
+
+def _power(base: Any, exponent: Any) -> Any:
+    # simpleeval caps base and exponent separately (4,000,000 ** 4,000,000 still runs for
+    # seconds); bound the size of the result instead.
+    if isinstance(base, int) and isinstance(exponent, int) and abs(base) > 1:
+        if exponent > 0 and exponent * math.log2(abs(base)) > _MAX_POWER_BITS:
+            raise OverflowError("the power is too large")
+        return base**exponent
+    return math.pow(base, exponent)
+
+
+_MAX_POWER_BITS = 256
+_FUNCTIONS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "abs": abs, "round": _round}
 # The syntax the evaluator runs; anything else (attribute access, subscripts, keyword
 # arguments, f-strings, comprehensions, lambdas) fails before it is evaluated. This is the
 # same list app/settings.py validates expressions against.
@@ -394,6 +413,7 @@ def _safe_evaluator(lookup: Callable[[ast.Name], Any]) -> Any:
     # exponent, a string's length); its node table is cut down to _ALLOWED_NODES, and names
     # are looked up by ``lookup`` alone.
     evaluator = SimpleEval(functions=dict(_FUNCTIONS), names={})
+    evaluator.operators[ast.Pow] = _power
     evaluator.nodes = {
         kind: handler for kind, handler in evaluator.nodes.items() if kind in _ALLOWED_NODES
     }
@@ -407,7 +427,9 @@ def _custom_result(result: Any) -> float | int | None:
     if isinstance(result, bool):
         return int(result)
     if isinstance(result, int):
-        return result
+        if -(2**63) <= result < 2**63:
+            return result
+        result = float(result) if abs(result) < 2**1000 else math.inf
     if isinstance(result, float):
         return round(result, _CUSTOM_DECIMALS) if math.isfinite(result) else None
     return None

@@ -36,6 +36,10 @@ _WAIT, _TALK, _HOLD, _ACW, _HANDLE = range(5)
 _NOTHING: list[Any] = []  # shared and never mutated: the value of a missing array
 
 
+# Beyond about 285,000 years in milliseconds a metric value is garbage, not a duration.
+_MAX_METRIC = 2**53
+
+
 class MalformedRecord(ValueError):
     """A detail record without a usable ``conversationId`` or ``conversationStart``."""
 
@@ -190,7 +194,7 @@ class _Scan:
             name = metric.get("name")
             value = metric.get("value")
             # bool is an int subclass, but True is not a metric value.
-            if not isinstance(name, str) or type(value) is not int:
+            if not isinstance(name, str) or type(value) is not int or abs(value) > _MAX_METRIC:
                 continue
             slot = _SUMMED_METRICS.get(name)
             if slot is not None:

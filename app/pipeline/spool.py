@@ -45,8 +45,10 @@ FAN_IN = _fan_in()
 Key = tuple[int, str]
 
 
-def spool_line(record: Mapping[str, Any]) -> tuple[Key, bytes] | None:
+def spool_line(record: Any) -> tuple[Key, bytes] | None:
     """The key and spool line of a record; None when it has no usable id or start."""
+    if not isinstance(record, Mapping):
+        return None
     conversation_id = record.get("conversationId")
     start = record.get("conversationStart")
     if not isinstance(conversation_id, str) or not conversation_id or not isinstance(start, str):
@@ -71,7 +73,7 @@ class WindowSpool:
         self.records = 0
         self.rejected = 0  # records without a usable id or start
 
-    async def add_page(self, conversations: list[dict[str, Any]]) -> None:
+    async def add_page(self, conversations: list[Any]) -> None:
         lines = []
         for record in conversations:
             entry = spool_line(record)
