@@ -15,6 +15,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiohttp
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from app.delivery.s3 import S3Destination
 from app.errors import DeliveryError
@@ -26,6 +32,7 @@ _PUBLIC_GROUPS = (
     "http://acs.amazonaws.com/groups/global/AllUsers",
     "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
 )
+_CHECK_ATTEMPTS = 5
 _BLOCK_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
 
@@ -117,18 +124,44 @@ async def _object_private(dest: S3Destination, key: str) -> Check:
 async def _status(
     http: aiohttp.ClientSession, url: str, name: str, key: str, **options: Any
 ) -> tuple[int, bytes]:
+    """A GET's status and body; a throttled or failing server (5xx, resets, timeouts) is asked
+    again a few times, as every other S3 call is, before the check gives up."""
+    async for attempt in AsyncRetrying(
+        stop=stop_after_attempt(_CHECK_ATTEMPTS),
+        wait=wait_random_exponential(multiplier=0.2, max=2),
+        retry=retry_if_exception_type(_Transient),
+        reraise=True,
+    ):
+        with attempt:
+            try:
+                async with http.get(
+                    url, timeout=aiohttp.ClientTimeout(total=30), **options
+                ) as response:
+                    status, body = response.status, await response.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise _Transient(f"could not reach the server: {type(exc).__name__} {exc}") from exc
+            if status >= 500:
+                raise _Transient(f"the server answered HTTP {status}")
+            return status, body
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Transient(Exception):
+    pass
+
+
+async def _checked_status(
+    http: aiohttp.ClientSession, url: str, name: str, key: str, **options: Any
+) -> tuple[int, bytes]:
     try:
-        async with http.get(url, timeout=aiohttp.ClientTimeout(total=30), **options) as response:
-            return response.status, await response.read()
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise DeliveryError(
-            f"check {name} of {key} could not reach the server: {type(exc).__name__} {exc}"
-        ) from exc
+        return await _status(http, url, name, key, **options)
+    except _Transient as exc:
+        raise DeliveryError(f"check {name} of {key}: {exc}") from exc
 
 
 async def _anonymous_refused(dest: S3Destination, key: str, http: aiohttp.ClientSession) -> Check:
     name = "anonymous_get_refused"
-    status, _ = await _status(http, dest.object_url(key), name, key, allow_redirects=False)
+    status, _ = await _checked_status(http, dest.object_url(key), name, key, allow_redirects=False)
     if status in {401, 403}:
         return Check(name, "passed", f"an anonymous GET gets {status}")
     # A 404 would mean the check asked for the wrong object, proving nothing.
@@ -137,7 +170,7 @@ async def _anonymous_refused(dest: S3Destination, key: str, http: aiohttp.Client
 
 async def _link_works(key: str, link: str, first_byte: bytes, http: aiohttp.ClientSession) -> Check:
     name = "presigned_link_works"
-    status, body = await _status(http, link, name, key, headers={"Range": "bytes=0-0"})
+    status, body = await _checked_status(http, link, name, key, headers={"Range": "bytes=0-0"})
     if status in {200, 206} and body[:1] == first_byte:
         return Check(name, "passed", f"the link serves {key} (HTTP {status})")
     return Check(name, "failed", f"the presigned link of {key} got HTTP {status}")

@@ -12,6 +12,7 @@ Any failure raises ``DeliveryError``: no remote manifest exists then, and the lo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -129,7 +130,13 @@ async def deliver(
         body = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
         await dest.put_bytes(manifest_key, body, metadata=metadata)
     except DeliveryError as error:
-        raise DeliveryError(f"{error}; the local copies are kept in {local_dir}") from error
+        # The local manifest would say "done" for a period S3 does not have: remove it, keep
+        # the data files.
+        with contextlib.suppress(FileNotFoundError):
+            await aiofiles.os.remove(manifest_path)
+        raise DeliveryError(
+            f"{error}; the local copies are kept in {local_dir} (without a manifest)"
+        ) from error
     await _rewrite_local(manifest_path, body)
     log.info("delivered %d files to s3://%s/%s", len(files), dest.bucket, manifest_key)
     return document

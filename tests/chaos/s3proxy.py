@@ -17,8 +17,15 @@ At a configurable rate a request is instead answered with an S3 error or disturb
 
 Faults are drawn from a seeded generator in arrival order; ``scope`` says which requests may be
 faulted: ``all`` of them, or only ``signed`` ones (the S3 API calls, signed in their
-``Authorization`` header), leaving presigned links and anonymous requests alone. A request
-carrying ``BYPASS_HEADER`` is never faulted nor counted (the soak reads objects back through it).
+``Authorization`` header), leaving presigned links and anonymous requests alone. A ``script``
+guarantees faults: for each class of request (``request_class``: the method of a signed call,
+``presigned`` or ``anonymous``) a list of kinds (or ``ok``) consumed one per request of that class
+before any random draw. A request carrying ``BYPASS_HEADER`` is never faulted nor counted (the
+soak reads objects back through it).
+
+Retries are counted here, where they are visible whoever makes them (botocore, or aiohttp
+re-sending on a fresh connection after a reset): a request for the same method and path as an
+earlier faulted one, which nothing answered successfully in between, is a retry.
 """
 
 from __future__ import annotations
@@ -26,12 +33,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import re
 import socket
 import struct
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -61,7 +67,6 @@ _HOP_BY_HOP = frozenset(
         BYPASS_HEADER.lower(),
     }
 )
-_ATTEMPT = re.compile(r"attempt=(\d+)")
 _MAX_BODY = 256 * 1024 * 1024
 
 
@@ -73,15 +78,30 @@ class S3FaultSettings:
     )
     stall_seconds: float = 0.3
     scope: Scope = "all"
+    # Faults consumed in order by the requests of a class ("PUT", "presigned", ...) before any
+    # random draw; "ok" lets one through. Scripts are not limited by ``scope``.
+    script: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError(f"the S3 fault rate must be within [0, 1], not {self.rate}")
-        unknown = set(self.weights) - set(S3_FAULT_KINDS)
+        named = {str(kind) for kind in self.weights}
+        named |= {step for steps in self.script.values() for step in steps}
+        unknown = named - {*S3_FAULT_KINDS, "ok"}
         if unknown:
             raise ValueError(f"unknown S3 fault kinds: {', '.join(sorted(unknown))}")
         if self.rate > 0 and sum(self.weights.values()) <= 0:
             raise ValueError("a non-zero S3 fault rate needs a kind with a positive weight")
+
+
+def request_class(request: web.BaseRequest) -> str:
+    """``presigned`` (a link), ``anonymous`` (no signature at all), or the method of a call
+    signed in its headers (``PUT``, ``GET``, ``HEAD``, ``DELETE``, ``POST``)."""
+    if "X-Amz-Signature" in request.query:
+        return "presigned"
+    if "Authorization" not in request.headers:
+        return "anonymous"
+    return request.method
 
 
 def _error_body(code: str, message: str, request_id: str) -> bytes:
@@ -99,39 +119,45 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
 
 
 class FaultyS3Proxy:
-    """Create with ``running_proxy``. Counters are per ``reset(seed)`` (per run in the soak)."""
+    """Serve with ``serving()`` (or ``running_proxy``). ``reset(seed)`` starts a fresh fault
+    sequence, script and counters (the soak does so for every run)."""
 
     def __init__(self, upstream: str, settings: S3FaultSettings, *, seed: str | int = 0) -> None:
         self.upstream = upstream.rstrip("/")
         self.settings = settings
         self.base_url = ""
-        self._rng = random.Random()
-        self.requests = 0  # requests that arrived (the bypassed ones aside)
-        self.retries = 0  # requests botocore marked as a retry (amz-sdk-request attempt > 1)
-        self.injected: Counter[str] = Counter()
-        self.by_method: Counter[str] = Counter()
-        self.reset(seed)
-        self._session: aiohttp.ClientSession | None = None
         self._kinds = [kind for kind, weight in settings.weights.items() if weight > 0]
         self._weights = [settings.weights[kind] for kind in self._kinds]
+        self._rng = random.Random()
+        self._script: dict[str, list[str]] = {}
+        self._failed: Counter[tuple[str, str]] = Counter()  # faulted, not yet re-sent
+        self.requests = 0  # requests that arrived (the bypassing ones aside)
+        self.retries = 0  # re-sends of a faulted request
+        self.injected: Counter[str] = Counter()
+        self.by_class: Counter[str] = Counter()
+        self._session: aiohttp.ClientSession | None = None
+        self.reset(seed)
 
     def reset(self, seed: str | int) -> None:
-        """A fresh fault sequence and fresh counters."""
+        """A fresh fault sequence, script and counters."""
         self._rng.seed(f"s3-faults:{seed}")
+        self._script = {name: list(steps) for name, steps in self.settings.script.items()}
+        self._failed = Counter()
         self.requests = 0
         self.retries = 0
         self.injected = Counter()
-        self.by_method = Counter()
+        self.by_class = Counter()
 
     # --- choosing -------------------------------------------------------------------------
 
-    def _eligible(self, request: web.Request) -> bool:
-        if self.settings.scope == "all":
-            return True
-        return request.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256")
-
-    def _choose(self, request: web.Request) -> str | None:
-        if not self._eligible(request) or self.settings.rate <= 0:
+    def _choose(self, kind_of_request: str) -> str | None:
+        steps = self._script.get(kind_of_request)
+        if steps:
+            step = steps.pop(0)
+            return None if step == "ok" else step
+        if self.settings.rate <= 0:
+            return None
+        if self.settings.scope == "signed" and kind_of_request in {"presigned", "anonymous"}:
             return None
         if self._rng.random() >= self.settings.rate:
             return None
@@ -140,18 +166,22 @@ class FaultyS3Proxy:
     # --- serving --------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        bypass = BYPASS_HEADER in request.headers
-        fault = None
-        if not bypass:
-            self.requests += 1
-            self.by_method[request.method] += 1
-            attempt = _ATTEMPT.search(request.headers.get("amz-sdk-request", ""))
-            if attempt is not None and int(attempt.group(1)) > 1:
-                self.retries += 1
-            fault = self._choose(request)
-            if fault is not None:
-                self.injected[fault] += 1
         body = await request.read()  # always read, so the client is not left mid-upload
+        if BYPASS_HEADER in request.headers:
+            return await self._forward(request, body)
+        self.requests += 1
+        kind_of_request = request_class(request)
+        self.by_class[kind_of_request] += 1
+        key = (request.method, request.path)
+        if self._failed[key] > 0:
+            self._failed[key] -= 1
+            self.retries += 1
+        fault = self._choose(kind_of_request)
+        if fault is None:
+            return await self._forward(request, body)
+        self.injected[fault] += 1
+        if fault != "stall":
+            self._failed[key] += 1
         if fault in _ERRORS:
             status, code, message = _ERRORS[fault]
             request_id = uuid.uuid4().hex[:16].upper()
@@ -161,18 +191,15 @@ class FaultyS3Proxy:
                 headers={"Content-Type": "application/xml", "x-amz-request-id": request_id},
             )
         if fault == "reset":
-            _reset(request)
-            raise ConnectionResetError("connection reset by the chaos proxy (injected)")
+            return _reset(request)
         if fault == "stall":
             await asyncio.sleep(self.settings.stall_seconds)
-        response = await self._forward(request, body)
-        if fault == "reset_after":
-            _reset(request)
-            raise ConnectionResetError("connection reset by the chaos proxy after forwarding")
-        return response
+            return await self._forward(request, body)
+        await self._forward(request, body)  # reset_after: applied upstream, answer lost
+        return _reset(request)
 
     async def _forward(self, request: web.Request, body: bytes) -> web.Response:
-        assert self._session is not None, "use running_proxy()"
+        assert self._session is not None, "serve the proxy with serving()"
         headers = CIMultiDict(
             (name, value)
             for name, value in request.headers.items()
@@ -208,9 +235,8 @@ class FaultyS3Proxy:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
-        connector = aiohttp.TCPConnector(limit=32)
         self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, trust_env=False
+            connector=aiohttp.TCPConnector(limit=32), auto_decompress=False, trust_env=False
         )
         try:
             await site.start()
@@ -223,16 +249,17 @@ class FaultyS3Proxy:
             self._session = None
 
 
-def _reset(request: web.Request) -> None:
-    """Close the client's connection with a TCP RST."""
+def _reset(request: web.Request) -> web.Response:
+    """Close the client's connection with a TCP RST. The response returned is never sent
+    (aiohttp finds the transport closed and drops it quietly)."""
     transport = request.transport
-    if transport is None:
-        return
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    return web.Response(status=502)
 
 
 @contextlib.asynccontextmanager
