@@ -257,6 +257,9 @@ class GenesysClient:
                     f"{_CAUSES.get(verdict.cause, f'HTTP {status}')} from POST {url}",
                     verdict.retry_after,
                 )
+            if status == 200 and b"access_token" not in raw:
+                # A cut or garbled 200 is a transport fault, like on the API host.
+                raise _Retryable("bad_json", f"{_CAUSES['bad_json']} from POST {url}")
             return status, raw
 
         try:
@@ -282,10 +285,9 @@ class GenesysClient:
         """Call the API; returns a 2xx response or raises a ``GenesysError`` naming ``what``."""
         url = f"{self.api_url}{path}"
         label = f"{method} {path}"
-        renewed = False
+        refused: set[str] = set()
 
         async def attempt() -> Response:
-            nonlocal renewed
             headers = {"Accept": "application/json"}
             if json is not None:
                 headers["Content-Type"] = "application/json"
@@ -295,8 +297,10 @@ class GenesysClient:
             verdict = classify(status, response_headers, self.policy.max_retry_after)
             if verdict.verdict == "ok":
                 return Response(status, _parse_ok(raw, label), response_headers)
-            if verdict.verdict == "renew_token" and not renewed and token is not None:
-                renewed = True
+            # Renew once per refused token: a second refusal of the same token is final, but a
+            # token revoked after a renewal is renewed again (within retry_attempts).
+            if verdict.verdict == "renew_token" and token is not None and token not in refused:
+                refused.add(token)
                 self.tokens.invalidate(token)
                 raise _Retryable("401", f"{_CAUSES['401']} at {label}; renewing it", 0.0)
             if verdict.verdict == "retry":

@@ -18,7 +18,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import aiofiles
 import orjson
 
 from app.pipeline.facts import instant_ms
@@ -93,9 +92,11 @@ class WindowSpool:
             await self._flush()
 
     async def _flush(self) -> None:
-        async with aiofiles.open(self._raw, "ab") as out:
-            await out.write(bytes(self._buffer))
+        # One thread call that opens, writes and closes: a cancellation can never leave the
+        # file open (aiofiles opens in a thread the caller may stop waiting for).
+        data = bytes(self._buffer)
         self._buffer.clear()
+        await asyncio.to_thread(_append, self._raw, data)
 
     async def finish(self) -> Path:
         await self._flush()
@@ -108,6 +109,11 @@ class WindowSpool:
         self._buffer.clear()
         self._raw.unlink(missing_ok=True)
         self.path.unlink(missing_ok=True)
+
+
+def _append(path: Path, data: bytes) -> None:
+    with path.open("ab") as out:
+        out.write(data)
 
 
 def _read_run(path: Path, offset: int, length: int) -> Iterator[tuple[Key, bytes]]:

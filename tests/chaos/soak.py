@@ -428,6 +428,7 @@ class RunRecord:
     left_behind: list[str] = field(default_factory=list)
     s3_orphans: int = 0  # objects of a failed run (no manifest): the README says they stay
     splits: int = 0  # windows a succeeded run split after timeouts (its manifest's counts)
+    kept_local: int = 0  # exports a failed delivery kept locally, as its error says
 
     @property
     def faults(self) -> int:
@@ -451,6 +452,7 @@ class RunRecord:
             "left_behind": self.left_behind,
             "s3_orphans": self.s3_orphans,
             "splits": self.splits,
+            "kept_local": self.kept_local,
         }
 
 
@@ -687,8 +689,24 @@ class Soak:
             if (final_dir / MANIFEST).exists():
                 # Counted as a wrong report already; its files are not "left behind" as well.
                 listed = {p.name for p in final_dir.iterdir()}
+            elif final_dir.is_dir() and f"local copies are kept in {final_dir}" in (
+                outcome.error or ""
+            ):
+                listed = self._check_kept(job, final_dir, record)
         record.left_behind = leftovers(storage, spool, final_dir, listed)
         return record
+
+    def _check_kept(self, job: Job, final_dir: Path, record: RunRecord) -> set[str]:
+        """A failed delivery keeps the finished exports (without a manifest) and names their
+        directory in the error: they are kept on purpose, and must be the reference's files."""
+        reference = self.references[job.key]
+        kept = {p.name for p in final_dir.iterdir() if not p.name.startswith(".")}
+        for name in sorted(kept & set(reference)):
+            problem = same_report_file(name, reference[name], (final_dir / name).read_bytes())
+            if problem:
+                record.wrong.append(f"a kept local copy differs from the reference -- {problem}")
+        record.kept_local = len(kept & set(reference))
+        return kept & set(reference)  # anything else there is left behind
 
     async def _keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
@@ -804,6 +822,7 @@ _CAUSES: tuple[tuple[str, str], ...] = (
         r"gave up after \d+ attempts.*?last failure: (.*?)(?: from | at |$)",
         "retries exhausted: {0}",
     ),
+    (r"check (\w+) of \S+: (the server answered HTTP \d+)", "S3 check {0}: {1}"),
     (r"check (\w+) of .* could not reach the server", "S3 check {0} could not reach S3"),
     (r"an anonymous GET of .* got HTTP (\d+)", "S3 check anonymous_get_refused got HTTP {0}"),
     (r"presigned link of .* got HTTP (\d+)", "S3 check presigned_link_works got HTTP {0}"),
@@ -818,7 +837,7 @@ def failure_cause(error: str) -> str:
         match = re.search(pattern, error)
         if match:
             return template.format(*match.groups())[:110]
-    return re.sub(r"\d+", "#", error)[:110]
+    return re.sub(r"\d+", "#", re.sub(r"\S*/\S*", "...", error))[:110]
 
 
 @dataclass(slots=True)
@@ -841,6 +860,7 @@ class Figures:
     wrong_kinds: Counter[str]  # what was wrong (and, for a failed run, why it failed)
     left_behind: list[str]  # one line per file
     s3_orphans: int
+    kept_local: int
     unclosed: list[str]  # ResourceWarnings: files (or sockets) dropped without being closed
     seconds: float
     options: SoakOptions
@@ -893,7 +913,8 @@ class Figures:
             *(f"    {f}" for f in self.left_behind[:20]),
             f"files left open       {len(self.unclosed)} (ResourceWarning: dropped unclosed)",
             *(f"    {u}" for u in self.unclosed[:10]),
-            f"S3 objects of failed runs (no manifest, replaced by a re-run): {self.s3_orphans}",
+            f"kept by failed deliveries (no manifest, named in the error, replaced by a re-run): "
+            f"{self.kept_local} local files, {self.s3_orphans} S3 objects",
             f"runtime               {self.seconds:.0f} s",
         ]
         return "\n".join(lines)
@@ -942,6 +963,7 @@ def figures(soak: Soak, seconds: float, unclosed: Sequence[str] = ()) -> Figures
         wrong_kinds=kinds,
         left_behind=left,
         s3_orphans=sum(r.s3_orphans for r in records),
+        kept_local=sum(r.kept_local for r in records),
         unclosed=list(unclosed),
         seconds=seconds,
         options=soak.options,

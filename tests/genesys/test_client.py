@@ -134,17 +134,29 @@ async def test_a_401_renews_the_token_once_and_retries(connect: Connect) -> None
     assert [r.status for r in connected.sandbox.requests("details_query")] == [401, 200]
 
 
-async def test_a_second_401_in_a_row_fails(connect: Connect) -> None:
+async def test_each_refused_token_is_renewed_once(connect: Connect) -> None:
     connected = await connect(
         sandbox={
             "faults": [{"endpoint": "details_query", "script": ["revoke_token", "revoke_token"]}]
         }
     )
-    with pytest.raises(GenesysApiError) as caught:
+    page = await query_page(
+        connected.client, ConversationQuery(interval=_window(10).interval), 1, 25, "w"
+    )
+    assert page.conversations
+    assert len(connected.sandbox.requests("token")) == 3  # a fresh token after each revocation
+
+
+async def test_tokens_refused_for_ever_fail_within_the_bounds(connect: Connect) -> None:
+    connected = await connect(
+        sandbox={"faults": [{"endpoint": "details_query", "kind": "revoke_token"}]},
+        genesys={"retry_attempts": 4},
+    )
+    with pytest.raises(GenesysUnavailableError) as caught:
         await query_page(
             connected.client, ConversationQuery(interval=_window(10).interval), 1, 25, "w"
         )
-    assert caught.value.status == 401 and caught.value.code == "bad.credentials"
+    assert caught.value.cause == "401" and caught.value.attempts == 4
 
 
 async def test_bad_credentials_name_client_and_environment_not_the_secret(
