@@ -127,7 +127,7 @@ async def deliver(
                 "checks": [c.as_dict() for c in [*run.bucket_checks, *object_results]],
             },
         }
-        body = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+        body = _manifest_bytes(document)
         await dest.put_bytes(manifest_key, body, metadata=metadata)
     except DeliveryError as error:
         # The local manifest would say "done" for a period S3 does not have: remove it, keep
@@ -147,7 +147,7 @@ async def amend_manifest(
 ) -> dict[str, Any]:
     """Add entries (notification results) to a committed manifest, local and remote."""
     document = {**manifest, **additions}
-    body = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+    body = _manifest_bytes(document)
     key = document.get("delivery", {}).get("manifest_key")
     if run is not None and key:
         await run.dest.put_bytes(
@@ -157,6 +157,11 @@ async def amend_manifest(
         )
     await _rewrite_local(manifest_path, body)
     return document
+
+
+def _manifest_bytes(document: Mapping[str, Any]) -> bytes:
+    """One spelling of a manifest, local and remote (indented: people read it too)."""
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
 
 
 async def _rewrite_local(path: Path, body: bytes) -> None:
