@@ -6,6 +6,7 @@
     ├── ConfigError               settings unreadable or invalid (exit 2); lists every problem
     ├── SandboxError              the embedded sandbox could not start
     ├── DeliveryError             an upload, a link or an access-control check failed
+    ├── StorageError              the local disk refused a read or write (full, read-only, ...)
     └── GenesysError              a Genesys Cloud call failed for good
         ├── GenesysAuthError      no token: bad client id/secret, wrong environment
         ├── GenesysApiError       a non-retryable answer (400, 403, 404, ...): code, message,
@@ -22,6 +23,9 @@ secrets or tokens.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 
 class ReportsError(Exception):
@@ -49,6 +53,11 @@ class SandboxError(ReportsError):
 
 class DeliveryError(ReportsError):
     """Delivering a finished report failed; the local copies are kept."""
+
+
+class StorageError(ReportsError):
+    """The local disk refused a read or a write (full, read-only, gone); the message says which
+    stage and directory. The run commits nothing: the period is not marked done."""
 
 
 class GenesysError(ReportsError):
@@ -104,3 +113,21 @@ class GenesysProtocolError(GenesysError):
 
 class GenesysJobError(GenesysError):
     """An async analytics job did not deliver its results."""
+
+
+@contextlib.contextmanager
+def on_disk(doing: str) -> Iterator[None]:
+    """Turn an OSError in the block into a StorageError saying ``doing`` (which names the file
+    or directory) and the system's reason: "writing /data/x.csv: No space left on device".
+
+    Only for blocks that touch nothing but local files: TimeoutError and aiohttp's connection
+    errors are OSErrors too."""
+    try:
+        yield
+    except FileExistsError:
+        raise  # a name taken twice is a bug in the caller, not a condition of the disk
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if exc.filename is not None and str(exc.filename) not in doing:
+            reason = f"{reason} ({exc.filename})"
+        raise StorageError(f"{doing}: {reason}") from exc

@@ -257,7 +257,7 @@ class GenesysClient:
                     f"{_CAUSES.get(verdict.cause, f'HTTP {status}')} from POST {url}",
                     verdict.retry_after,
                 )
-            if status == 200 and b"access_token" not in raw:
+            if status == 200 and not _holds_a_token(raw):
                 # A cut or garbled 200 is a transport fault, like on the API host.
                 raise _Retryable("bad_json", f"{_CAUSES['bad_json']} from POST {url}")
             return status, raw
@@ -341,6 +341,11 @@ def _parse_ok(raw: bytes, label: str) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise _Retryable("bad_json", f"{_CAUSES['bad_json']} from {label}") from None
+
+
+def _holds_a_token(raw: bytes) -> bool:
+    """A cut body may still contain the words "access_token": parse it to be sure."""
+    return "access_token" in _genesys_error(raw)
 
 
 def _genesys_error(raw: bytes) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,7 +66,7 @@ async def query_page(
 
 async def query_pages(
     client: GenesysClient, query: ConversationQuery, *, page_size: int, what: str
-) -> AsyncIterator[Page]:
+) -> AsyncGenerator[Page, None]:
     """Every page of a detail query over one interval.
 
     Page 1 gives ``totalHits``; the remaining pages are requested concurrently (the client's
@@ -82,10 +82,13 @@ async def query_pages(
     numbers = list(range(2, expected + 1))
     last_full = True
     if numbers:
-        async for page in _concurrently(client, query, numbers, page_size, what):
-            if page.number == expected:
-                last_full = len(page.conversations) == page_size
-            yield page
+        async with contextlib.aclosing(
+            _concurrently(client, query, numbers, page_size, what)
+        ) as pages:
+            async for page in pages:
+                if page.number == expected:
+                    last_full = len(page.conversations) == page_size
+                yield page
     number = expected
     while last_full:
         number += 1
@@ -98,7 +101,7 @@ async def query_pages(
 
 async def _concurrently(
     client: GenesysClient, query: ConversationQuery, numbers: list[int], size: int, what: str
-) -> AsyncIterator[Page]:
+) -> AsyncGenerator[Page, None]:
     """Fetch pages concurrently, yielding each as it completes; a failure cancels the rest.
 
     A page takes a slot before it is requested and gives it back only once consumed, so at most
@@ -192,7 +195,7 @@ async def job_pages(
     poll: float,
     give_up_after: float,
     what: str,
-) -> AsyncIterator[Page]:
+) -> AsyncGenerator[Page, None]:
     """Submit a job, wait for it, page its results by cursor, and always delete it."""
     response = await client.request(
         "POST", JOBS_PATH, json=query.body(), what=f"{what} job submission"

@@ -35,6 +35,7 @@ import orjson
 from aiofiles.threadpool.binary import AsyncBufferedIOBase
 
 from app.cleanup import owned
+from app.errors import on_disk
 
 __all__ = [
     "CHUNK_BYTES",
@@ -225,7 +226,8 @@ class _Sink:
         self._finished = False
 
     async def __aenter__(self) -> _Sink:
-        self._file = await aiofiles.open(self.path, "xb")
+        with on_disk(f"creating {self.path}"):
+            self._file = await aiofiles.open(self.path, "xb")
         return self
 
     async def __aexit__(
@@ -241,17 +243,20 @@ class _Sink:
         if data:
             # Compressing and hashing a chunk is milliseconds of CPU; a thread keeps the loop
             # free (zlib and hashlib release the GIL on large buffers).
-            await self._emit(await asyncio.to_thread(self._encode, data))
+            encoded = await asyncio.to_thread(self._encode, data)
+            with on_disk(f"writing {self.path}"):
+                await self._emit(encoded)
 
     async def finish(self, *, rows: int) -> ExportedFile:
         """Write the gzip trailer, flush and fsync (the manifest will vouch for these bytes, so
         they must be on disk before it is), close; return the file's record."""
         file = self._opened()
-        if self._gzip is not None:
-            await self._emit(await asyncio.to_thread(self._close_gzip, self._gzip))
-        await file.flush()
-        await asyncio.to_thread(os.fsync, file.fileno())
-        await file.close()
+        with on_disk(f"writing {self.path}"):
+            if self._gzip is not None:
+                await self._emit(await asyncio.to_thread(self._close_gzip, self._gzip))
+            await file.flush()
+            await asyncio.to_thread(os.fsync, file.fileno())
+            await file.close()
         self._finished = True
         return ExportedFile(
             format=self.format,
@@ -324,7 +329,8 @@ class Staging:
     async def __aenter__(self) -> Staging:
         # Not exist_ok: a directory with this run id already there is another run's (or a reused
         # id), and sharing it would mix two runs' files.
-        await aiofiles.os.makedirs(self.directory)
+        with on_disk(f"creating the staging directory {self.directory}"):
+            await aiofiles.os.makedirs(self.directory)
         # Held while the run lives, so a later start can tell this directory from a dead run's.
         self._owner.enter_context(owned(self.directory))
         return self
@@ -373,31 +379,31 @@ class Staging:
             option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE,  # read by people too
         )
 
-        final = self.final_dir
-        manifest_path = final / MANIFEST_NAME
-        await aiofiles.os.makedirs(final, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            await aiofiles.os.remove(manifest_path)
-        # Durable before any file changes: after a crash the period must not look done with
-        # half-replaced files.
-        await _fsync_directory(final)
-        for name in names:
-            await aiofiles.os.replace(self.directory / name, final / name)
-
-        temp = final / f".{MANIFEST_NAME}.{self.run_id}.tmp"
-        try:
+        # Every byte is written (and fsynced) in the staging directory before the final one is
+        # touched: a full disk fails the run here, and the previous report, if any, stays whole.
+        # From here on the commit only removes and renames, which need no free space.
+        temp = self.directory / f".{MANIFEST_NAME}.{self.run_id}.tmp"
+        with on_disk(f"writing {temp}"):
             async with aiofiles.open(temp, "wb") as out:
                 await out.write(body)
                 await out.flush()
                 await asyncio.to_thread(os.fsync, out.fileno())
-            # The renames of the data files must be durable before the manifest vouches for them.
+
+        final = self.final_dir
+        manifest_path = final / MANIFEST_NAME
+        with on_disk(f"moving the report into {final}"):
+            await aiofiles.os.makedirs(final, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                await aiofiles.os.remove(manifest_path)
+            # Durable before any file changes: after a crash the period must not look done
+            # with half-replaced files.
+            await _fsync_directory(final)
+            for name in names:
+                await aiofiles.os.replace(self.directory / name, final / name)
+            # The renames must be durable before the manifest vouches for the files.
             await _fsync_directory(final)
             await aiofiles.os.replace(temp, manifest_path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                await aiofiles.os.remove(temp)
-            raise
-        await _fsync_directory(final)
+            await _fsync_directory(final)
         self._committed = True
         self._owner.close()
 

@@ -9,8 +9,9 @@ to a floor; the splits are recorded for the manifest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -142,12 +143,15 @@ class WindowFetcher:
             )
         )
 
-    async def _spool_pages(self, pages: AsyncIterator[Page]) -> None:
+    async def _spool_pages(self, pages: AsyncGenerator[Page, None]) -> None:
         """Spool every page of one window; on any failure the partial spool is deleted."""
         spool = self._spool()
         try:
-            async for page in pages:
-                await spool.add_page(page.conversations)
+            # Closed here, not whenever the generator is collected: its clean-up (deleting an
+            # async job, cancelling page requests) needs the client, which may close soon after.
+            async with contextlib.aclosing(pages):
+                async for page in pages:
+                    await spool.add_page(page.conversations)
             path = await spool.finish()
         except BaseException:
             spool.discard()

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from app.cleanup import SPOOL_PREFIX, owned
-from app.errors import ReportsError
+from app.errors import ReportsError, on_disk
 from app.genesys import stats as request_stats
 from app.genesys.client import GenesysClient
 from app.genesys.fetch import data_availability
@@ -138,15 +138,9 @@ async def run_report(
     run_id = run_id or uuid.uuid4().hex[:12]
     started = datetime.now(UTC)
     final_dir = output_directory(settings, report, period)
-    settings.storage.directory.mkdir(parents=True, exist_ok=True)
-    with (
-        request_stats.measure() as stats,
-        tempfile.TemporaryDirectory(
-            prefix=f"{SPOOL_PREFIX}{report.name}-", dir=settings.storage.spool_directory
-        ) as scratch,
-        owned(Path(scratch)),
-    ):
-        workdir = Path(scratch)
+    with on_disk(f"creating the reports directory {settings.storage.directory}"):
+        settings.storage.directory.mkdir(parents=True, exist_ok=True)
+    with request_stats.measure() as stats, _spool_directory(settings, report) as workdir:
         windows = split_windows(period, report.window)
         strategy = await choose_strategy(client, report, period, len(windows))
         fetch_windows = _job_windows(period) if strategy == "jobs" else windows
@@ -167,9 +161,11 @@ async def run_report(
         completeness = "final" if watermark >= period.end else "provisional"
         progress.stage("aggregating")
         async with Staging(final_dir, run_id) as staging:
-            aggregator, merge_counts, tallies, facts_file = await _process(
-                report, period, fetched, workdir, staging
-            )
+            # The sinks name their own files; what is left is reading and merging the spools.
+            with on_disk(f"merging the spools in {workdir}"):
+                aggregator, merge_counts, tallies, facts_file = await _process(
+                    report, period, fetched, workdir, staging
+                )
             names = await _resolve_names(client, aggregator)
             columns = aggregator.columns(report.metrics, report.custom_metrics)
             rows = aggregator.rows(report.metrics, report.custom_metrics, names)
@@ -210,6 +206,17 @@ async def run_report(
         manifest=manifest,
         manifest_path=manifest_path,
     )
+
+
+@contextlib.contextmanager
+def _spool_directory(settings: Settings, report: ReportSettings) -> Iterator[Path]:
+    """This run's private spool directory, marked as owned while the run lives."""
+    with on_disk(f"creating a spool directory in {settings.storage.spool_directory}"):
+        scratch = tempfile.TemporaryDirectory(
+            prefix=f"{SPOOL_PREFIX}{report.name}-", dir=settings.storage.spool_directory
+        )
+    with scratch as name, owned(Path(name)):
+        yield Path(name)
 
 
 async def _process(

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from app.errors import on_disk
 from app.pipeline.facts import instant_ms
 
 _FLUSH_BYTES = 1 << 20
@@ -96,12 +97,14 @@ class WindowSpool:
         # file open (aiofiles opens in a thread the caller may stop waiting for).
         data = bytes(self._buffer)
         self._buffer.clear()
-        await asyncio.to_thread(_append, self._raw, data)
+        with on_disk(f"spooling fetched pages to {self._raw}"):
+            await asyncio.to_thread(_append, self._raw, data)
 
     async def finish(self) -> Path:
         await self._flush()
         runs = list(self._runs)
-        await asyncio.to_thread(_merge_runs, self._raw, runs, self.path)
+        with on_disk(f"sorting the spool {self.path}"):
+            await asyncio.to_thread(_merge_runs, self._raw, runs, self.path)
         self._raw.unlink(missing_ok=True)
         return self.path
 

@@ -147,6 +147,30 @@ async def test_each_refused_token_is_renewed_once(connect: Connect) -> None:
     assert len(connected.sandbox.requests("token")) == 3  # a fresh token after each revocation
 
 
+async def test_garbled_and_failing_token_answers_are_retried(connect: Connect) -> None:
+    """A 200 cut short still reads "access_token" (bad_json halves the body): not a token."""
+    connected = await connect(
+        sandbox={
+            "faults": [
+                {
+                    "endpoint": "token",
+                    "script": ["bad_json", "truncated", "503", "429"],
+                    "retry_after_seconds": 0,
+                }
+            ]
+        },
+        genesys={"retry_attempts": 5},
+    )
+    page = await query_page(
+        connected.client, ConversationQuery(interval=_window(10).interval), 1, 25, "w"
+    )
+    assert page.conversations
+    tokens = connected.sandbox.requests("token")
+    assert [r.fault for r in tokens] == ["bad_json", "truncated", "503", "429", None]
+    assert tokens[0].status == 200 and tokens[-1].status == 200
+    assert connected.client.tokens.fetched == 1  # only the good answer became a token
+
+
 async def test_tokens_refused_for_ever_fail_within_the_bounds(connect: Connect) -> None:
     connected = await connect(
         sandbox={"faults": [{"endpoint": "details_query", "kind": "revoke_token"}]},

@@ -17,6 +17,7 @@ import aiofiles.os
 import orjson
 import pytest
 
+from app.errors import StorageError
 from app.pipeline.export import (
     CHUNK_BYTES,
     MANIFEST_NAME,
@@ -426,7 +427,9 @@ async def test_a_failed_move_leaves_no_manifest_and_no_staging(
     await commit_run(final_dir, "run-1", "first")
     Recorder(monkeypatch, fail_replace=2)  # the second data file cannot be moved
 
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(
+        StorageError, match=f"^moving the report into {re.escape(str(final_dir))}: No space left"
+    ):
         await commit_run(final_dir, "run-2", "second")
 
     # The period no longer looks done (its manifest went first), and nothing says otherwise.

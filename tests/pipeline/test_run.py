@@ -199,19 +199,3 @@ async def test_jobs_past_the_watermark_are_refused(connect: Connect, tmp_path: P
     with pytest.raises(ReportsError, match="available to async jobs only up to"):
         await run_report(settings, settings.reports[0], PERIOD, connected.client)
     assert not (tmp_path / "reports").exists() or _files(tmp_path / "reports") == []
-
-
-async def test_a_disk_error_while_spooling_is_a_plain_error(
-    connect: Connect, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from app.pipeline.spool import WindowSpool
-
-    async def full(self: WindowSpool) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(WindowSpool, "_flush", full)
-    connected = await connect(sandbox={"volume": {"peak_per_hour": 60}})
-    settings = _settings(tmp_path)
-    with pytest.raises(OSError, match="No space left"):
-        await run_report(settings, settings.reports[0], PERIOD, connected.client)
-    assert not (tmp_path / "reports").exists() or _files(tmp_path / "reports") == []
