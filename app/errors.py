@@ -112,7 +112,12 @@ class GenesysProtocolError(GenesysError):
 
 
 class GenesysJobError(GenesysError):
-    """An async analytics job did not deliver its results."""
+    """An async analytics job did not deliver its results. ``state`` is the job's final state
+    (FAILED, CANCELLED, EXPIRED), or None when it took too long."""
+
+    def __init__(self, message: str, *, what: str = "", state: str | None = None) -> None:
+        self.state = state
+        super().__init__(message, what=what)
 
 
 @contextlib.contextmanager

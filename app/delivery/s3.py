@@ -214,14 +214,18 @@ class S3Destination:
         return dict(response)
 
 
+S3_ATTEMPTS = 6
+
+
 def client_config() -> Config:
     # SigV4 always: with a custom endpoint botocore may otherwise fall back to SigV2 links.
     # Path-style addressing works with every S3-compatible server; "standard" retries back off
-    # on SlowDown/503 throttling.
+    # (jittered, doubling, at most 20 s) on SlowDown/503 throttling, 500s and resets, for at
+    # most S3_ATTEMPTS attempts in all (botocore's max_attempts would count retries only).
     return Config(
         signature_version="s3v4",
         s3={"addressing_style": "path"},
-        retries={"max_attempts": 6, "mode": "standard"},
+        retries={"total_max_attempts": S3_ATTEMPTS, "mode": "standard"},
         connect_timeout=10,
         read_timeout=60,
     )

@@ -177,7 +177,7 @@ async def wait_for_job(
             return
         if state in _TERMINAL_FAILURES:
             reason = status.get("errorMessage") or "no reason given"
-            raise GenesysJobError(f"job {job_id} ended {state}: {reason}", what=what)
+            raise GenesysJobError(f"job {job_id} ended {state}: {reason}", what=what, state=state)
         if loop.time() + delay > deadline:
             raise GenesysJobError(
                 f"job {job_id} still {state} after {give_up_after:.0f} s (genesys.job_timeout)",

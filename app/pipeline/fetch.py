@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from app.errors import GenesysApiError, GenesysError, GenesysUnavailableError
+from app.errors import (
+    GenesysApiError,
+    GenesysError,
+    GenesysJobError,
+    GenesysUnavailableError,
+)
 from app.genesys.client import GenesysClient
 from app.genesys.fetch import Page, job_pages, query_pages
 from app.genesys.query import details_query, job_query
@@ -28,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MIN_WINDOW = timedelta(minutes=1)
 MAX_TIMEOUT_SPLITS = 2  # halvings allowed for a window that keeps timing out
+JOB_RESUBMITS = 2  # fresh jobs after one ended FAILED or EXPIRED
+_RESUBMITTABLE = frozenset({"FAILED", "EXPIRED"})
 # 400 messages that mean "ask for less": the limits' wording is not documented (reference §4.5),
 # so the sandbox's and the platform-wide ones are recognised.
 _TOO_LARGE_WORDS = ("interval", "result", "paging", "too large", "size limit", "over the size")
@@ -39,6 +47,7 @@ class FetchResult:
     windows_fetched: int = 0  # windows and half-windows actually fetched
     splits: list[dict[str, str]] = field(default_factory=list)
     rejected_records: int = 0
+    jobs_resubmitted: int = 0
 
 
 def _too_large(error: GenesysError) -> bool:
@@ -132,16 +141,27 @@ class WindowFetcher:
 
     async def _fetch_job(self, window: Window) -> None:
         what = f"report {self._report.name}, job for {window}"
-        await self._spool_pages(
-            job_pages(
-                self._client,
-                job_query(self._report.filters, window),
-                page_size=self._genesys.job_page_size,
-                poll=self._genesys.job_poll_interval.total_seconds(),
-                give_up_after=self._genesys.job_timeout.total_seconds(),
-                what=what,
-            )
-        )
+        for resubmits in itertools.count():
+            try:
+                await self._spool_pages(
+                    job_pages(
+                        self._client,
+                        job_query(self._report.filters, window),
+                        page_size=self._genesys.job_page_size,
+                        poll=self._genesys.job_poll_interval.total_seconds(),
+                        give_up_after=self._genesys.job_timeout.total_seconds(),
+                        what=what,
+                    )
+                )
+                return
+            except GenesysJobError as error:
+                # A FAILED job is Genesys's own trouble, an EXPIRED one had its results dropped
+                # before they were read: a fresh job usually works. CANCELLED was someone's
+                # decision and a timeout would only repeat; neither is tried again.
+                if error.state not in _RESUBMITTABLE or resubmits >= JOB_RESUBMITS:
+                    raise
+                self.result.jobs_resubmitted += 1
+                log.warning("%s; submitting a new job", error)
 
     async def _spool_pages(self, pages: AsyncGenerator[Page, None]) -> None:
         """Spool every page of one window; on any failure the partial spool is deleted."""

@@ -341,6 +341,7 @@ def _manifest(
             "windows": windows,
             "windows_fetched": fetched.windows_fetched,
             "splits": len(fetched.splits),
+            "jobs_resubmitted": fetched.jobs_resubmitted,
             "records_read": merge_counts.read,
             "duplicates_dropped": merge_counts.duplicates_dropped,
             "outside_period": merge_counts.outside_period,

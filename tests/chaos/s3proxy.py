@@ -35,6 +35,7 @@ import contextlib
 import random
 import socket
 import struct
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -135,6 +136,8 @@ class FaultyS3Proxy:
         self.retries = 0  # re-sends of a faulted request
         self.injected: Counter[str] = Counter()
         self.by_class: Counter[str] = Counter()
+        # (class, method, path, time.monotonic() on arrival, fault or None) for each request
+        self.arrivals: list[tuple[str, str, str, float, str | None]] = []
         self._session: aiohttp.ClientSession | None = None
         self.reset(seed)
 
@@ -147,6 +150,7 @@ class FaultyS3Proxy:
         self.retries = 0
         self.injected = Counter()
         self.by_class = Counter()
+        self.arrivals = []
 
     # --- choosing -------------------------------------------------------------------------
 
@@ -166,6 +170,7 @@ class FaultyS3Proxy:
     # --- serving --------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         body = await request.read()  # always read, so the client is not left mid-upload
         if BYPASS_HEADER in request.headers:
             return await self._forward(request, body)
@@ -177,6 +182,7 @@ class FaultyS3Proxy:
             self._failed[key] -= 1
             self.retries += 1
         fault = self._choose(kind_of_request)
+        self.arrivals.append((kind_of_request, request.method, request.path, arrived, fault))
         if fault is None:
             return await self._forward(request, body)
         self.injected[fault] += 1

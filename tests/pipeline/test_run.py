@@ -162,6 +162,48 @@ async def test_jobs_and_queries_give_the_same_report(connect: Connect, tmp_path:
     assert digests[0] == digests[1]
 
 
+async def test_failed_and_expired_jobs_are_resubmitted(connect: Connect, tmp_path: Path) -> None:
+    connected = await connect(
+        sandbox={
+            "volume": {"peak_per_hour": 120},
+            "jobs": {"delay": "PT0.05S"},
+            "faults": [{"endpoint": "jobs_submit", "script": ["job_failed", "job_expired"]}],
+        },
+        genesys={"job_poll_interval": "PT0.02S"},
+    )
+    by_query = _settings(tmp_path / "q", fetch="query")
+    by_jobs = _settings(tmp_path / "j", fetch="jobs")
+    expected = await run_report(by_query, by_query.reports[0], PERIOD, connected.client)
+    outcome = await run_report(by_jobs, by_jobs.reports[0], PERIOD, connected.client)
+
+    assert outcome.manifest["counts"]["jobs_resubmitted"] == 2
+    sandbox = connected.sandbox
+    assert [r.fault for r in sandbox.requests("jobs_submit")] == ["job_failed", "job_expired", None]
+    assert len(sandbox.requests("jobs_delete")) == 3 and not sandbox.jobs.jobs
+    assert [f.sha256 for f, _ in outcome.files if f.format == "csv"] == [
+        f.sha256 for f, _ in expected.files if f.format == "csv"
+    ]
+
+
+async def test_jobs_failing_every_time_fail_the_run(connect: Connect, tmp_path: Path) -> None:
+    from app.errors import GenesysJobError
+    from app.pipeline.fetch import JOB_RESUBMITS
+
+    connected = await connect(
+        sandbox={
+            "jobs": {"delay": "PT0S"},
+            "faults": [{"endpoint": "jobs_submit", "kind": "job_failed"}],
+        },
+        genesys={"job_poll_interval": "PT0.02S"},
+    )
+    settings = _settings(tmp_path, fetch="jobs")
+    with pytest.raises(GenesysJobError, match="ended FAILED"):
+        await run_report(settings, settings.reports[0], PERIOD, connected.client)
+    assert len(connected.sandbox.requests("jobs_submit")) == 1 + JOB_RESUBMITS
+    assert len(connected.sandbox.requests("jobs_delete")) == 1 + JOB_RESUBMITS
+    assert not (tmp_path / "reports").exists() or _files(tmp_path / "reports") == []
+
+
 async def test_a_rerun_is_idempotent(connect: Connect, tmp_path: Path) -> None:
     connected = await connect(sandbox={"volume": {"peak_per_hour": 120}})
     settings = _settings(tmp_path, formats=["csv", "json", "ndjson.gz"])
