@@ -5,6 +5,7 @@ partial is ever committed (see ``app.pipeline.run`` and ``app.delivery.publish``
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
+import orjson
 
 from app.delivery.notify import notify
 from app.delivery.publish import DeliveryRun, amend_manifest, deliver
@@ -19,7 +21,8 @@ from app.errors import ReportsError
 from app.genesys.client import GenesysClient
 from app.logs import bind
 from app.models import Period
-from app.pipeline.run import Progress, RunOutcome, run_report
+from app.pipeline.export import MANIFEST_NAME
+from app.pipeline.run import Progress, RunOutcome, output_directory, run_report
 from app.runtime import genesys_client
 from app.settings import ReportSettings, Settings
 
@@ -86,6 +89,10 @@ async def _run_and_deliver(
                 manifest_path=outcome.manifest_path,
                 link_expiry=report.link_expiry,
             )
+    except asyncio.CancelledError:
+        if shared.delivery is not None:
+            _unmark(settings, report, period, run_id)
+        raise
     except (ReportsError, OSError) as exc:
         return _failed(report, period, run_id, str(exc) or type(exc).__name__)
     except Exception as exc:  # a bug: say so, keep the traceback in the log, go on
@@ -94,6 +101,25 @@ async def _run_and_deliver(
     if report.notify and outcome.manifest_path is not None:
         await _notify(report, outcome, shared)
     return outcome
+
+
+def _unmark(settings: Settings, report: ReportSettings, period: Period, run_id: str) -> None:
+    """Cancelled between the local commit and the end of the delivery: the local manifest
+    would say the period is done although S3 may not have it. Remove it if this run wrote it;
+    the data files stay, and the next run or catch-up delivers the period."""
+    path = output_directory(settings, report, period) / MANIFEST_NAME
+    try:
+        written_by = orjson.loads(path.read_bytes()).get("run_id")
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return
+    if written_by == run_id:
+        path.unlink(missing_ok=True)
+        log.warning(
+            "report %s, period %s: cancelled before its delivery finished; removed %s",
+            report.name,
+            period.label,
+            path,
+        )
 
 
 def _failed(report: ReportSettings, period: Period, run_id: str, error: str) -> RunOutcome:

@@ -35,6 +35,7 @@ import orjson
 from aiofiles.threadpool.binary import AsyncBufferedIOBase
 
 from app.cleanup import owned
+from app.completion import in_thread, to_completion
 from app.errors import on_disk
 
 __all__ = [
@@ -227,7 +228,14 @@ class _Sink:
 
     async def __aenter__(self) -> _Sink:
         with on_disk(f"creating {self.path}"):
-            self._file = await aiofiles.open(self.path, "xb")
+            opening = asyncio.ensure_future(aiofiles.open(self.path, "xb"))
+            try:
+                self._file = await to_completion(opening)
+            except asyncio.CancelledError:
+                if not opening.cancelled() and opening.exception() is None:
+                    self._file = opening.result()  # opened as the run was cancelled: undo it
+                    await self._discard()
+                raise
         return self
 
     async def __aexit__(
@@ -243,7 +251,7 @@ class _Sink:
         if data:
             # Compressing and hashing a chunk is milliseconds of CPU; a thread keeps the loop
             # free (zlib and hashlib release the GIL on large buffers).
-            encoded = await asyncio.to_thread(self._encode, data)
+            encoded = await in_thread(self._encode, data)
             with on_disk(f"writing {self.path}"):
                 await self._emit(encoded)
 
@@ -253,10 +261,10 @@ class _Sink:
         file = self._opened()
         with on_disk(f"writing {self.path}"):
             if self._gzip is not None:
-                await self._emit(await asyncio.to_thread(self._close_gzip, self._gzip))
-            await file.flush()
-            await asyncio.to_thread(os.fsync, file.fileno())
-            await file.close()
+                await self._emit(await in_thread(self._close_gzip, self._gzip))
+            await to_completion(file.flush())
+            await in_thread(os.fsync, file.fileno())
+            await to_completion(file.close())
         self._finished = True
         return ExportedFile(
             format=self.format,
@@ -287,7 +295,7 @@ class _Sink:
 
     async def _emit(self, data: bytes) -> None:
         if data:
-            await self._opened().write(data)
+            await to_completion(self._opened().write(data))
             self._size += len(data)
 
     def _opened(self) -> AsyncBufferedIOBase:
@@ -299,7 +307,7 @@ class _Sink:
         # Runs while another exception propagates: cleanup failures must not replace it.
         if self._file is not None:
             with contextlib.suppress(OSError):
-                await self._file.close()
+                await to_completion(self._file.close())
         with contextlib.suppress(FileNotFoundError):
             await aiofiles.os.remove(self.path)
 
@@ -331,8 +339,13 @@ class Staging:
         # id), and sharing it would mix two runs' files.
         with on_disk(f"creating the staging directory {self.directory}"):
             await aiofiles.os.makedirs(self.directory)
-        # Held while the run lives, so a later start can tell this directory from a dead run's.
-        self._owner.enter_context(owned(self.directory))
+            # Held while the run lives, so a later start can tell this directory from a dead
+            # run's.
+            try:
+                self._owner.enter_context(owned(self.directory))
+            except BaseException:
+                await asyncio.to_thread(shutil.rmtree, self.directory, ignore_errors=True)
+                raise
         return self
 
     async def __aexit__(
@@ -359,11 +372,14 @@ class Staging:
     async def commit(self, files: Sequence[ExportedFile], manifest: Mapping[str, Any]) -> Path:
         """Move ``files`` into the final directory, then write ``manifest`` beside them.
 
-        Order matters, because the manifest's presence is what marks a period done: an existing
-        manifest is removed first (a re-run replaces a done period, and while it does so the
-        period must not look done), the files are moved in (each atomically, replacing older
-        copies), and the new manifest appears last, itself atomically. Everything that can be
-        checked is checked before the final directory is touched. Returns the manifest's path.
+        Order matters, because the manifest's presence is what marks a period done. Every byte
+        (the manifest included) is written and fsynced in the staging directory first, so a
+        full disk fails the run before the final directory is touched. Then an existing
+        manifest is moved aside (while a re-run replaces a done period, the period must not
+        look done), each file is moved in (atomically; an older copy is moved aside first), and
+        the new manifest appears last, itself atomically. If any of that fails, every move is
+        undone: the earlier report, if any, is back in place and still marked done. A
+        cancellation waits for this to finish either way. Returns the manifest's path.
         """
         if self._committed:
             raise RuntimeError(f"{self.directory} was already committed")
@@ -378,32 +394,11 @@ class Staging:
             default=_json_default,
             option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE,  # read by people too
         )
-
-        # Every byte is written (and fsynced) in the staging directory before the final one is
-        # touched: a full disk fails the run here, and the previous report, if any, stays whole.
-        # From here on the commit only removes and renames, which need no free space.
         temp = self.directory / f".{MANIFEST_NAME}.{self.run_id}.tmp"
         with on_disk(f"writing {temp}"):
-            async with aiofiles.open(temp, "wb") as out:
-                await out.write(body)
-                await out.flush()
-                await asyncio.to_thread(os.fsync, out.fileno())
-
-        final = self.final_dir
-        manifest_path = final / MANIFEST_NAME
-        with on_disk(f"moving the report into {final}"):
-            await aiofiles.os.makedirs(final, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                await aiofiles.os.remove(manifest_path)
-            # Durable before any file changes: after a crash the period must not look done
-            # with half-replaced files.
-            await _fsync_directory(final)
-            for name in names:
-                await aiofiles.os.replace(self.directory / name, final / name)
-            # The renames must be durable before the manifest vouches for the files.
-            await _fsync_directory(final)
-            await aiofiles.os.replace(temp, manifest_path)
-            await _fsync_directory(final)
+            await to_completion(_write_durably(temp, body))
+        with on_disk(f"moving the report into {self.final_dir}"):
+            manifest_path = await to_completion(self._move_into_place(names, temp))
         self._committed = True
         self._owner.close()
 
@@ -412,6 +407,56 @@ class Staging:
         except OSError as exc:  # the report is complete; a stray hidden directory is not fatal
             log.warning("could not remove the staging directory %s: %s", self.directory, exc)
         return manifest_path
+
+    async def _move_into_place(self, names: Sequence[str], temp: Path) -> Path:
+        final = self.final_dir
+        manifest_path = final / MANIFEST_NAME
+        done: list[tuple[Path, Path]] = []  # the renames made, to undo on failure
+
+        async def move(source: Path, target: Path) -> None:
+            await aiofiles.os.replace(source, target)
+            done.append((source, target))
+
+        try:
+            await aiofiles.os.makedirs(final, exist_ok=True)
+            if await aiofiles.os.path.exists(manifest_path):
+                await move(manifest_path, self.directory / f"{_ASIDE}{MANIFEST_NAME}")
+            # Durable before any file changes: after a crash the period must not look done
+            # with half-replaced files.
+            await _fsync_directory(final)
+            for name in names:
+                if await aiofiles.os.path.exists(final / name):
+                    await move(final / name, self.directory / f"{_ASIDE}{name}")
+                await move(self.directory / name, final / name)
+            # The renames must be durable before the manifest vouches for the files.
+            await _fsync_directory(final)
+            await move(temp, manifest_path)
+            await _fsync_directory(final)
+        except BaseException:
+            await _undo(done, final)
+            raise
+        return manifest_path
+
+
+_ASIDE = ".previous."  # prefix, in the staging directory, of what a commit replaces
+
+
+async def _write_durably(path: Path, body: bytes) -> None:
+    async with aiofiles.open(path, "wb") as out:
+        await out.write(body)
+        await out.flush()
+        await asyncio.to_thread(os.fsync, out.fileno())
+
+
+async def _undo(done: Sequence[tuple[Path, Path]], final: Path) -> None:
+    """Reverse the renames, newest first; runs while the commit's error propagates."""
+    for source, target in reversed(done):
+        try:
+            await aiofiles.os.replace(target, source)
+        except OSError as exc:
+            log.error("could not move %s back to %s: %s", target, source, exc)
+    with contextlib.suppress(OSError):
+        await _fsync_directory(final)
 
 
 def _check_plain_name(name: str) -> None:

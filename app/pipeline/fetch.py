@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import random
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -161,7 +162,11 @@ class WindowFetcher:
                 if error.state not in _RESUBMITTABLE or resubmits >= JOB_RESUBMITS:
                     raise
                 self.result.jobs_resubmitted += 1
-                log.warning("%s; submitting a new job", error)
+                # A jittered pause: windows whose jobs failed together do not resubmit together.
+                pause = self._genesys.job_poll_interval.total_seconds() * 2**resubmits
+                pause *= random.uniform(1.0, 2.0)
+                log.warning("%s; submitting a new job in %.1f s", error, pause)
+                await asyncio.sleep(pause)
 
     async def _spool_pages(self, pages: AsyncGenerator[Page, None]) -> None:
         """Spool every page of one window; on any failure the partial spool is deleted."""

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,7 +24,8 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from app.cleanup import SPOOL_PREFIX, owned
+from app.cleanup import SPOOL_PREFIX, owned, spool_root
+from app.completion import in_thread
 from app.errors import ReportsError, on_disk
 from app.genesys import stats as request_stats
 from app.genesys.client import GenesysClient
@@ -138,8 +141,11 @@ async def run_report(
     run_id = run_id or uuid.uuid4().hex[:12]
     started = datetime.now(UTC)
     final_dir = output_directory(settings, report, period)
-    with on_disk(f"creating the reports directory {settings.storage.directory}"):
-        settings.storage.directory.mkdir(parents=True, exist_ok=True)
+    directory = settings.storage.directory
+    with on_disk(f"creating the reports directory {directory}"):
+        if directory.exists() and not directory.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory (storage.directory)")
+        directory.mkdir(parents=True, exist_ok=True)
     with request_stats.measure() as stats, _spool_directory(settings, report) as workdir:
         windows = split_windows(period, report.window)
         strategy = await choose_strategy(client, report, period, len(windows))
@@ -211,12 +217,19 @@ async def run_report(
 @contextlib.contextmanager
 def _spool_directory(settings: Settings, report: ReportSettings) -> Iterator[Path]:
     """This run's private spool directory, marked as owned while the run lives."""
-    with on_disk(f"creating a spool directory in {settings.storage.spool_directory}"):
-        scratch = tempfile.TemporaryDirectory(
-            prefix=f"{SPOOL_PREFIX}{report.name}-", dir=settings.storage.spool_directory
-        )
-    with scratch as name, owned(Path(name)):
-        yield Path(name)
+    parent = spool_root(settings)
+    with on_disk(f"creating a spool directory in {parent}"):
+        path = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{report.name}-", dir=parent))
+    try:
+        with contextlib.ExitStack() as lock:
+            with on_disk(f"locking the spool directory {path}"):
+                lock.enter_context(owned(path))
+            yield path
+    finally:
+        try:
+            shutil.rmtree(path)
+        except OSError as exc:  # never in place of the run's own outcome; swept at next start
+            log.warning("could not remove the spool directory %s: %s", path, exc)
 
 
 async def _process(
@@ -239,7 +252,7 @@ async def _process(
     start_ms = round(period.start.timestamp() * 1000)
     end_ms = round(period.end.timestamp() * 1000)
     # Intermediate merges (hundreds of windows) are file work: off the event loop.
-    spools = await asyncio.to_thread(reduce_spools, fetched.spools, workdir)
+    spools = await in_thread(reduce_spools, fetched.spools, workdir)
     lines = merge_spools(spools, workdir)
     facts_file = None
     async with contextlib.AsyncExitStack() as stack:

@@ -12,7 +12,6 @@ worth of records.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from app.completion import in_thread
 from app.errors import on_disk
 from app.pipeline.facts import instant_ms
 
@@ -98,13 +98,13 @@ class WindowSpool:
         data = bytes(self._buffer)
         self._buffer.clear()
         with on_disk(f"spooling fetched pages to {self._raw}"):
-            await asyncio.to_thread(_append, self._raw, data)
+            await in_thread(_append, self._raw, data)
 
     async def finish(self) -> Path:
         await self._flush()
         runs = list(self._runs)
         with on_disk(f"sorting the spool {self.path}"):
-            await asyncio.to_thread(_merge_runs, self._raw, runs, self.path)
+            await in_thread(_merge_runs, self._raw, runs, self.path)
         self._raw.unlink(missing_ok=True)
         return self.path
 

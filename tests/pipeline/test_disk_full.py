@@ -312,3 +312,27 @@ def test_the_command_line_names_the_disk_error_and_exits_1(tmp_path: Path) -> No
     reports = tmp_path / "reports"
     assert not reports.exists() or _files(reports) == []
     assert list((tmp_path / "spool").iterdir()) == []
+
+
+async def test_a_reports_directory_that_is_a_file_is_named(
+    connect: Connect, tmp_path: Path
+) -> None:
+    settings = _settings(tmp_path)
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "reports").write_text("not a directory")
+    with pytest.raises(StorageError) as caught:
+        await _run(connect, settings)
+    assert str(caught.value) == (
+        f"creating the reports directory {tmp_path / 'reports'}: "
+        "not a directory (storage.directory)"
+    )
+
+
+async def test_a_missing_spool_directory_is_named(connect: Connect, tmp_path: Path) -> None:
+    settings = _settings(tmp_path)  # its spool directory was never created
+    with pytest.raises(StorageError) as caught:
+        await _run(connect, settings)
+    message = str(caught.value)
+    assert message.startswith(f"creating a spool directory in {tmp_path / 'spool'}: ")
+    assert "No such file or directory" in message
+    assert _files(tmp_path / "reports") == []

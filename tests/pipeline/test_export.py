@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import gzip
 import hashlib
 import io
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -18,6 +19,7 @@ import orjson
 import pytest
 
 from app.errors import StorageError
+from app.pipeline import export
 from app.pipeline.export import (
     CHUNK_BYTES,
     MANIFEST_NAME,
@@ -379,31 +381,40 @@ async def test_commit_moves_files_into_place_and_writes_the_manifest(tmp_path: P
 
 
 class Recorder:
-    """Wraps aiofiles.os.remove/replace to log the order of commit's steps, and can make the
-    nth replace fail like a full disk would."""
+    """Wraps aiofiles.os.replace (and the directory fsync) to log the order of commit's steps,
+    and can make the nth replace, or the nth directory fsync, fail like a failing disk would."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, fail_replace: int = 0) -> None:
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, *, fail_replace: int = 0, fail_fsync: int = 0
+    ) -> None:
         self.steps: list[str] = []
-        self._replaces = 0
-        self._fail_replace = fail_replace
-        self._remove = aiofiles.os.remove
+        self._counts = {"replace": 0, "fsync": 0}
+        self._fail = {"replace": fail_replace, "fsync": fail_fsync}
         self._replace = aiofiles.os.replace
-        monkeypatch.setattr(aiofiles.os, "remove", self.remove)
+        self._fsync = export._fsync_directory
+        self.on_replace: Callable[[], object] = lambda: None
         monkeypatch.setattr(aiofiles.os, "replace", self.replace)
+        monkeypatch.setattr(export, "_fsync_directory", self.fsync)
 
-    async def remove(self, path: Path) -> None:
-        await self._remove(path)
-        self.steps.append(f"remove {path.name}")
+    def _failing(self, what: str) -> bool:
+        self._counts[what] += 1
+        return self._counts[what] == self._fail[what]
 
     async def replace(self, src: Path, dst: Path) -> None:
-        self._replaces += 1
-        if self._replaces == self._fail_replace:
+        self.on_replace()
+        if self._failing("replace"):
             raise OSError(28, "No space left on device")
         await self._replace(src, dst)
         self.steps.append(f"replace {src.name} -> {dst.name}")
 
+    async def fsync(self, path: Path) -> None:
+        if self._failing("fsync"):
+            raise OSError(5, "Input/output error")
+        await self._fsync(path)
+        self.steps.append("fsync")
 
-async def test_commit_removes_the_old_manifest_first_and_writes_the_new_one_last(
+
+async def test_commit_moves_the_old_manifest_aside_first_and_the_new_one_in_last(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     final_dir = tmp_path / "2024-05-01"
@@ -413,28 +424,80 @@ async def test_commit_removes_the_old_manifest_first_and_writes_the_new_one_last
     await commit_run(final_dir, "run-2", "second")
 
     assert recorder.steps == [
-        "remove manifest.json",
+        "replace manifest.json -> .previous.manifest.json",
+        "fsync",
+        "replace r_p.csv -> .previous.r_p.csv",
         "replace r_p.csv -> r_p.csv",
+        "replace r_p.json.gz -> .previous.r_p.json.gz",
         "replace r_p.json.gz -> r_p.json.gz",
+        "fsync",
         "replace .manifest.json.run-2.tmp -> manifest.json",
+        "fsync",
     ]
+    assert orjson.loads(contents(final_dir / MANIFEST_NAME))["tag"] == "second"
 
 
-async def test_a_failed_move_leaves_no_manifest_and_no_staging(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in directory.iterdir()}
+
+
+# A failure at each of the six renames and three directory fsyncs of a re-run's commit.
+COMMIT_FAILURES = [{"fail_replace": n} for n in range(1, 7)] + [
+    {"fail_fsync": n} for n in range(1, 4)
+]
+
+
+@pytest.mark.parametrize("failure", COMMIT_FAILURES, ids=lambda f: "-".join(map(str, *f.items())))
+async def test_a_failed_commit_puts_the_earlier_report_back_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: dict[str, int]
 ) -> None:
     final_dir = tmp_path / "2024-05-01"
     await commit_run(final_dir, "run-1", "first")
-    Recorder(monkeypatch, fail_replace=2)  # the second data file cannot be moved
+    before = snapshot(final_dir)
+    Recorder(monkeypatch, **failure)
 
-    with pytest.raises(
-        StorageError, match=f"^moving the report into {re.escape(str(final_dir))}: No space left"
-    ):
+    with pytest.raises(StorageError, match=f"^moving the report into {re.escape(str(final_dir))}"):
         await commit_run(final_dir, "run-2", "second")
 
-    # The period no longer looks done (its manifest went first), and nothing says otherwise.
-    assert not (final_dir / MANIFEST_NAME).exists()
-    assert listing(final_dir) == ["r_p.csv", "r_p.json.gz"]
+    # Every move was undone: the earlier report, manifest included, byte for byte, still done.
+    assert snapshot(final_dir) == before
+    assert orjson.loads(before[MANIFEST_NAME])["tag"] == "first"
+    assert listing(tmp_path) == ["2024-05-01"]  # no staging directory
+
+
+@pytest.mark.parametrize(
+    "failure", COMMIT_FAILURES[:3], ids=["replace-1", "replace-2", "replace-3"]
+)
+async def test_a_failed_first_commit_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: dict[str, int]
+) -> None:
+    final_dir = tmp_path / "2024-05-01"
+    Recorder(monkeypatch, **failure)
+    with pytest.raises(StorageError, match="No space left on device"):
+        await commit_run(final_dir, "run-1", "first")
+    assert listing(final_dir) == []
+    assert listing(tmp_path) == ["2024-05-01"]
+
+
+async def test_a_cancelled_commit_finishes_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled once it has begun moving files, the commit still completes before the
+    cancellation is let through: never half a report, never a manifest without its files."""
+    final_dir = tmp_path / "2024-05-01"
+    await commit_run(final_dir, "run-1", "first")
+    recorder = Recorder(monkeypatch)
+    async with Staging(final_dir, "run-2") as staging:
+        files = await stage_exports(staging, "second")
+        committing = asyncio.create_task(staging.commit(files, manifest_for(files, "second")))
+        recorder.on_replace = committing.cancel  # at the first move, and at every one after
+        with pytest.raises(asyncio.CancelledError):
+            await committing
+    assert len(recorder.steps) == 9  # every step of the commit ran
+    manifest = orjson.loads(contents(final_dir / MANIFEST_NAME))
+    assert manifest["tag"] == "second"
+    for entry in manifest["files"]:
+        assert sha256(final_dir / entry["name"]) == entry["sha256"]
     assert listing(tmp_path) == ["2024-05-01"]
 
 
