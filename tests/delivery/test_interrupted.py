@@ -35,7 +35,8 @@ async def test_a_run_cancelled_mid_upload_leaves_the_period_not_done(
 ) -> None:
     # The first upload stalls far longer than the test waits: the cancellation comes first.
     faults = S3FaultSettings(script={"PUT": ["stall"]}, stall_seconds=120)
-    async with _PutWatcher(s3_server.endpoint, faults).serving() as proxy:
+    proxy = _PutWatcher(s3_server.endpoint, faults)
+    async with proxy.serving():
         settings = _settings(tmp_path, s3_server, s3_bucket, s3_user, endpoint_url=proxy.base_url)
         report = settings.reports[0]
         manifest = output_directory(settings, report, PERIOD) / MANIFEST_NAME

@@ -22,7 +22,8 @@ def _blocked_work(started: threading.Event, release: threading.Event, log: list[
 
 @pytest.mark.parametrize("cancellations", [1, 3])
 async def test_a_cancellation_waits_for_the_thread(cancellations: int) -> None:
-    started, release, log = threading.Event(), threading.Event(), []
+    started, release = threading.Event(), threading.Event()
+    log: list[str] = []
 
     async def caller() -> None:
         try:
@@ -43,7 +44,8 @@ async def test_a_cancellation_waits_for_the_thread(cancellations: int) -> None:
 
 
 async def test_without_cancellation_the_result_comes_back() -> None:
-    started, release, log = threading.Event(), threading.Event(), []
+    started, release = threading.Event(), threading.Event()
+    log: list[str] = []
     release.set()
     assert await in_thread(_blocked_work, started, release, log) == "result"
 
