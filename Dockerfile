@@ -30,6 +30,8 @@ COPY settings.yaml ./
 RUN mkdir -p /data/reports /data/state && chown -R 10001:10001 /data
 VOLUME ["/data"]
 USER 10001:10001
+# /healthz and /metrics, when settings.yaml has `service: {listen: "0.0.0.0:9464"}`
+EXPOSE 9464
 
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["genesys-reports", "check"]

@@ -623,6 +623,27 @@ class ServiceSettings(Strict):
     misfire_grace: PositiveDuration = timedelta(minutes=10)
     catch_up: Duration = timedelta(days=7)
     rerun_provisional: bool = False
+    # host:port for GET /healthz and /metrics (Prometheus); unset, no HTTP listener.
+    listen: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            listen_address(value)
+        return value
+
+    def listen_address(self) -> tuple[str, int] | None:
+        return listen_address(self.listen) if self.listen is not None else None
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::]:9464`` for IPv6) as (host, port); port 0 picks a free one."""
+    host, sep, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        raise ValueError(f"'{value}' is not host:port (e.g. 0.0.0.0:9464 or 127.0.0.1:9464)")
+    return host, int(port)
 
 
 class Settings(Strict):

@@ -11,7 +11,8 @@ report, in the report's time zone; the period is computed at fire time. Around i
   invalid file keeps the old ones); SIGTERM/SIGINT stop new fires, give a running report
   ``shutdown_grace`` to finish, then cancel it cleanly (temporary files removed, async jobs
   deleted, no manifest);
-- a heartbeat file, refreshed by the loop, which ``genesys-reports check`` reads.
+- a heartbeat file, refreshed by the loop, which ``genesys-reports check`` reads;
+- with ``service.listen``, GET /healthz and /metrics (``app.service.http``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from app.pipeline.run import RunOutcome, output_directory
 from app.runner import Resources, resources, run_and_deliver
 from app.service.catchup import recent_periods
 from app.service.health import write_heartbeat
+from app.service.http import ServiceMetrics, serving_http
 from app.settings import ReportSettings, Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ class Service:
         self._stop = asyncio.Event()
         self._scheduler: AsyncIOScheduler | None = None
         self._shared: Resources | None = None
+        self.metrics = ServiceMetrics()
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -69,13 +73,19 @@ class Service:
             self._schedule_all()
             self._scheduler.start()
             heartbeat = asyncio.create_task(self._heartbeat())
-            log.info("serving %d reports", len(self.settings.reports))
-            for report in self.settings.reports:
-                self._spawn(self._catch_up(report, include_latest=self._run_now))
-            await self._stop.wait()
-            log.info("stopping: no new runs; waiting up to %s for running reports", self._grace)
-            self._scheduler.shutdown(wait=False)
-            await self._drain()
+            async with contextlib.AsyncExitStack() as http:
+                address = self.settings.service.listen_address()
+                if address is not None:
+                    await http.enter_async_context(
+                        serving_http(*address, self.metrics, self._health)
+                    )
+                log.info("serving %d reports", len(self.settings.reports))
+                for report in self.settings.reports:
+                    self._spawn(self._catch_up(report, include_latest=self._run_now))
+                await self._stop.wait()
+                log.info("stopping: no new runs; waiting up to %s for running reports", self._grace)
+                self._scheduler.shutdown(wait=False)
+                await self._drain()
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
@@ -144,11 +154,15 @@ class Service:
             for section in ("genesys", "sandbox", "storage")
             if getattr(settings, section) != getattr(self.settings, section)
         ]
+        keep: dict[str, Any] = {section: getattr(self.settings, section) for section in changed}
+        if settings.service.listen != self.settings.service.listen:
+            changed.append("service.listen")
+            keep["service"] = settings.service.model_copy(
+                update={"listen": self.settings.service.listen}
+            )
         if changed:
             log.warning("SIGHUP: changes to %s take effect after a restart", ", ".join(changed))
-        self.settings = settings.model_copy(
-            update={section: getattr(self.settings, section) for section in changed}
-        )
+        self.settings = settings.model_copy(update=keep)
         self._schedule_all()
         log.info("SIGHUP: settings reloaded; %d reports scheduled", len(settings.reports))
 
@@ -202,10 +216,14 @@ class Service:
                 return
             self._running[report.name] = period.label
             log.info("run started: %s %s (%s)", report.name, period.label, reason)
+            self.metrics.run_started(report.name)
+            started = time.monotonic()
+            outcome: RunOutcome | None = None
             try:
                 outcome = await run_and_deliver(self.settings, report, period, self._shared)
             finally:
                 self._running.pop(report.name, None)
+                self.metrics.run_finished(report.name, outcome, time.monotonic() - started)
             self._record(outcome)
             log.info("run finished: %s %s %s", report.name, period.label, outcome.status)
 
@@ -217,10 +235,20 @@ class Service:
             "error": outcome.error,
         }
 
+    def _health(self) -> tuple[bool, dict[str, Any]]:
+        scheduling = self._scheduler is not None and self._scheduler.running
+        healthy = scheduling and not self._stop.is_set()
+        return healthy, {
+            "status": "ok" if healthy else "stopping",
+            "running": dict(self._running),
+            "last_runs": self._last,
+        }
+
     async def _heartbeat(self) -> None:
         interval = self.settings.service.heartbeat_interval.total_seconds()
         while True:
             jobs = self._scheduler.get_jobs() if self._scheduler else []
+            self.metrics.next_fires({job.id: job.next_run_time for job in jobs})
             write_heartbeat(
                 self.settings.service.state_directory,
                 {

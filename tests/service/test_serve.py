@@ -12,13 +12,11 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 import yaml
 
 from app.service.health import HEARTBEAT, check, write_heartbeat
@@ -102,16 +100,6 @@ async def _start(config: Path, *args: str) -> Served:
         stderr=asyncio.subprocess.PIPE,
     )
     return Served(process)
-
-
-@pytest.fixture
-async def stopper() -> AsyncIterator[list[Served]]:
-    started: list[Served] = []
-    yield started
-    for served in started:
-        if served.process.returncode is None:
-            served.process.kill()
-            await served.process.wait()
 
 
 def _manifests(tmp_path: Path) -> list[Path]:

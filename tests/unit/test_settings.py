@@ -253,3 +253,26 @@ def test_yaml_is_read_safely(tmp_path: Path) -> None:
         load_settings(path, environ={})
     assert "not valid YAML" in caught.value.problems[0]
     assert yaml.safe_dump({"ok": 1})  # the loader above used safe_load, not an unsafe one
+
+
+@pytest.mark.parametrize(
+    "listen", ["9464", ":9464", "0.0.0.0:", "host:65536", "host:\uff19\uff14", "h:-1"]
+)
+def test_a_listen_address_must_be_host_and_port(listen: str) -> None:
+    problems = _problems({**_minimal(), "service": {"listen": listen}})
+    assert len(problems) == 1 and problems[0].startswith("service.listen: ")
+    assert "is not host:port" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("listen", "address"),
+    [
+        ("0.0.0.0:9464", ("0.0.0.0", 9464)),
+        ("[::1]:0", ("::1", 0)),
+        ("localhost:80", ("localhost", 80)),
+    ],
+)
+def test_listen_addresses(listen: str, address: tuple[str, int]) -> None:
+    settings = parse_settings({**_minimal(), "service": {"listen": listen}}, environ={})
+    assert settings.service.listen_address() == address
+    assert parse_settings(_minimal(), environ={}).service.listen_address() is None

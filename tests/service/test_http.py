@@ -1,0 +1,101 @@
+"""`serve` with `service.listen`: /healthz for liveness probes and /metrics for Prometheus, read
+over 127.0.0.1 from a real `serve` process while its 2-second schedule fires."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import orjson
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.service.test_serve import Served, _config, _start
+
+
+async def _base_url(served: Served) -> str:
+    line = await served.wait_for("health and metrics at")
+    found = re.search(r"(http://127\.0\.0\.1:\d+)/healthz", line["message"])
+    assert found, line
+    return found.group(1)
+
+
+async def _get(url: str) -> tuple[int, str, str]:
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        return response.status, response.headers["Content-Type"], await response.text()
+
+
+def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _value(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
+async def _stop(served: Served) -> None:
+    served.process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(served.process.wait(), 30) == 0
+
+
+async def test_healthz_and_metrics_follow_the_runs(tmp_path: Path, stopper: list[Served]) -> None:
+    served = await _start(_config(tmp_path, listen="127.0.0.1:0"))
+    stopper.append(served)
+    base = await _base_url(served)
+
+    status, content_type, body = await _get(f"{base}/healthz")
+    assert status == 200 and content_type.startswith("application/json")
+    assert orjson.loads(body)["status"] == "ok"
+
+    await served.wait_for("run finished: fast", occurrence=2)
+    status, content_type, text = await _get(f"{base}/metrics")
+    assert status == 200 and content_type.startswith("text/plain")
+    samples = _samples(text)
+    assert _value(samples, "genesys_reports_runs_total", report="fast", status="succeeded") >= 2
+    assert _value(samples, "genesys_reports_last_run_succeeded", report="fast") == 1
+    assert _value(samples, "genesys_reports_conversations_total", report="fast") > 0
+    assert _value(samples, "genesys_reports_api_requests_total", report="fast") > 0
+    assert _value(samples, "genesys_reports_run_duration_seconds_count", report="fast") >= 2
+    last_success = _value(samples, "genesys_reports_last_success_timestamp_seconds", report="fast")
+    assert abs(last_success - datetime.now(UTC).timestamp()) < 60
+    await _stop(served)
+
+
+async def test_failed_runs_show_in_metrics_but_not_in_liveness(
+    tmp_path: Path, stopper: list[Served]
+) -> None:
+    config = _config(tmp_path, listen="127.0.0.1:0")
+    document = yaml.safe_load(config.read_text())
+    document["reports"][0]["fetch"] = "query"
+    document["sandbox"]["faults"] = [{"endpoint": "details_query", "kind": "503"}]
+    document["genesys"] = {
+        "retry_attempts": 2,
+        "retry_backoff": "PT0.01S",
+        "retry_backoff_max": "PT0.02S",
+    }
+    config.write_text(yaml.safe_dump(document))
+    served = await _start(config)
+    stopper.append(served)
+    base = await _base_url(served)
+
+    await served.wait_for("run finished: fast", occurrence=1)
+    status, _, text = await _get(f"{base}/metrics")
+    samples = _samples(text)
+    assert _value(samples, "genesys_reports_runs_total", report="fast", status="failed") >= 1
+    assert _value(samples, "genesys_reports_last_run_succeeded", report="fast") == 0
+    # A Genesys outage must not get a healthy process restarted: liveness stays 200.
+    status, _, body = await _get(f"{base}/healthz")
+    health = orjson.loads(body)
+    assert status == 200 and health["status"] == "ok"
+    assert "HTTP 503" in health["last_runs"]["fast"]["error"]  # the last run's error is shown
+    await _stop(served)
