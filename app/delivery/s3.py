@@ -178,6 +178,19 @@ class S3Destination:
             raise self._fail("checking", key, error) from error
         return True
 
+    async def read(self, key: str) -> bytes | None:
+        """A small object's bytes (a manifest), or None when there is no such object."""
+        try:
+            response = await self._s3.get_object(Bucket=self.bucket, Key=key)
+            async with response["Body"] as body:
+                return bytes(await body.read())
+        except ClientError as error:
+            if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise self._fail("reading", key, error) from error
+        except BotoCoreError as error:
+            raise self._fail("reading", key, error) from error
+
     async def delete(self, key: str) -> None:
         try:
             await self._s3.delete_object(Bucket=self.bucket, Key=key)

@@ -32,7 +32,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.cron import parse_cron
 from app.delivery.keys import object_key
-from app.errors import ConfigError
+from app.errors import ConfigError, DeliveryError
 from app.models import Period
 from app.periods import report_period
 from app.pipeline.run import RunOutcome, output_directory
@@ -190,25 +190,42 @@ class Service:
                 await self._run(report, period, reason="schedule" if latest else "catch-up")
 
     async def _done(self, report: ReportSettings, period: Period) -> bool:
-        """A period is done when its manifest exists (in S3 when delivering there)."""
+        """A period is done when its manifest exists (in S3 when delivering there) and, with
+        ``rerun_provisional``, does not say ``provisional``."""
         shared = self._shared
+        rerun_provisional = self.settings.service.rerun_provisional
         if shared is not None and shared.delivery is not None:
-            s3 = shared.delivery.dest.settings
+            dest = shared.delivery.dest
             key = object_key(
-                s3.key_template,
-                prefix=s3.prefix,
+                dest.settings.key_template,
+                prefix=dest.settings.prefix,
                 report=report.name,
                 period=period.label,
                 file="manifest.json",
             )
-            return await shared.delivery.dest.exists(key)
-        path = output_directory(self.settings, report, period) / "manifest.json"
-        if not path.exists():
+            try:
+                if not rerun_provisional:
+                    return await dest.exists(key)
+                body = await dest.read(key)
+            except DeliveryError as exc:  # S3 unreachable: the run will say so, loudly
+                log.warning(
+                    "%s %s: could not check its manifest (%s)", report.name, period.label, exc
+                )
+                return False
+        else:
+            path = output_directory(self.settings, report, period) / "manifest.json"
+            if not rerun_provisional:
+                return path.exists()
+            try:
+                body = path.read_bytes()
+            except OSError:
+                body = None
+        if body is None:
             return False
-        if self.settings.service.rerun_provisional:
-            with contextlib.suppress(OSError, ValueError):
-                return bool(orjson.loads(path.read_bytes()).get("completeness") != "provisional")
-        return True
+        try:
+            return bool(orjson.loads(body).get("completeness") != "provisional")
+        except (orjson.JSONDecodeError, AttributeError):
+            return False  # unreadable: run it again rather than trust it
 
     async def _run(self, report: ReportSettings, period: Period, *, reason: str) -> None:
         async with self._lock(report.name):
