@@ -186,12 +186,25 @@ class Service:
             if self._stop.is_set():
                 return
             latest = index == len(periods) - 1
-            if (latest and include_latest) or not await self._done(report, period):
+            if latest and include_latest:
+                await self._run(report, period, reason="schedule")
+                continue
+            try:
+                done = await self._done(report, period)
+            except DeliveryError as exc:
+                # Not knowing what is done, running every period of the catch-up window would
+                # only fail each at delivery: skip to the scheduled run; the next fire retries.
+                log.error("%s: catch-up skipped, S3 cannot be checked: %s", report.name, exc)
+                if include_latest and not latest:
+                    await self._run(report, periods[-1], reason="schedule")
+                return
+            if not done:
                 await self._run(report, period, reason="schedule" if latest else "catch-up")
 
     async def _done(self, report: ReportSettings, period: Period) -> bool:
         """A period is done when its manifest exists (in S3 when delivering there) and, with
-        ``rerun_provisional``, does not say ``provisional``."""
+        ``rerun_provisional``, does not say ``provisional``. Raises DeliveryError when S3
+        cannot be asked."""
         shared = self._shared
         rerun_provisional = self.settings.service.rerun_provisional
         if shared is not None and shared.delivery is not None:
@@ -203,15 +216,9 @@ class Service:
                 period=period.label,
                 file="manifest.json",
             )
-            try:
-                if not rerun_provisional:
-                    return await dest.exists(key)
-                body = await dest.read(key)
-            except DeliveryError as exc:  # S3 unreachable: the run will say so, loudly
-                log.warning(
-                    "%s %s: could not check its manifest (%s)", report.name, period.label, exc
-                )
-                return False
+            if not rerun_provisional:
+                return await dest.exists(key)
+            body = await dest.read(key)
         else:
             path = output_directory(self.settings, report, period) / "manifest.json"
             if not rerun_provisional:
