@@ -25,6 +25,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from app.errors import ConfigError
 from app.pipeline.run import RunOutcome
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,13 @@ async def serving_http(
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # taken, or not an address of this host
+            reason = exc.strerror or str(exc)
+            raise ConfigError(
+                "settings", [f"service.listen: cannot listen on {host}:{port}: {reason}"]
+            ) from None
         bound_host, bound_port = runner.addresses[0][:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         url = f"http://{shown}:{bound_port}"

@@ -67,18 +67,16 @@ class Service:
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGUSR1, self._on_demand)
         loop.add_signal_handler(signal.SIGHUP, self._reload)
-        async with resources(self.settings) as shared:
+        async with resources(self.settings) as shared, contextlib.AsyncExitStack() as http:
             self._shared = shared
+            address = self.settings.service.listen_address()
+            if address is not None:  # first: a port already taken fails before any fire
+                await http.enter_async_context(serving_http(*address, self.metrics, self._health))
             self._scheduler = AsyncIOScheduler(timezone=UTC)
             self._schedule_all()
             self._scheduler.start()
             heartbeat = asyncio.create_task(self._heartbeat())
-            async with contextlib.AsyncExitStack() as http:
-                address = self.settings.service.listen_address()
-                if address is not None:
-                    await http.enter_async_context(
-                        serving_http(*address, self.metrics, self._health)
-                    )
+            try:
                 log.info("serving %d reports", len(self.settings.reports))
                 for report in self.settings.reports:
                     self._spawn(self._catch_up(report, include_latest=self._run_now))
@@ -86,9 +84,10 @@ class Service:
                 log.info("stopping: no new runs; waiting up to %s for running reports", self._grace)
                 self._scheduler.shutdown(wait=False)
                 await self._drain()
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            finally:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
         log.info("stopped")
         return 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -99,3 +100,20 @@ async def test_failed_runs_show_in_metrics_but_not_in_liveness(
     assert status == 200 and health["status"] == "ok"
     assert "HTTP 503" in health["last_runs"]["fast"]["error"]  # the last run's error is shown
     await _stop(served)
+
+
+async def test_a_taken_port_fails_serve_at_once_naming_the_setting(
+    tmp_path: Path, stopper: list[Served]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        served = await _start(_config(tmp_path, listen=f"127.0.0.1:{port}"))
+        stopper.append(served)
+        assert await asyncio.wait_for(served.process.wait(), 60) == 2
+    assert served.process.stderr is not None
+    stderr = (await served.process.stderr.read()).decode()
+    assert f"service.listen: cannot listen on 127.0.0.1:{port}: " in stderr
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "state" / "heartbeat.json").exists()  # nothing was scheduled
