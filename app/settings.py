@@ -640,8 +640,17 @@ class ServiceSettings(Strict):
 def listen_address(value: str) -> tuple[str, int]:
     """``host:port`` (``[::]:9464`` for IPv6) as (host, port); port 0 picks a free one."""
     host, sep, port = value.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not sep or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
+    if (
+        not sep
+        or not host
+        or not (port.isascii() and port.isdigit())
+        or int(port) > 65535
+        or "[" in host
+        or "]" in host
+        or (":" in host and not bracketed)  # an IPv6 address needs its brackets
+    ):
         raise ValueError(f"'{value}' is not host:port (e.g. 0.0.0.0:9464 or 127.0.0.1:9464)")
     return host, int(port)
 

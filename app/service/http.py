@@ -1,17 +1,17 @@
 """The service's optional HTTP listener (``service.listen``): ``GET /healthz`` for liveness probes
 and ``GET /metrics`` in the Prometheus text format, for dashboards and alerts.
 
-``/healthz`` answers 200 while the scheduler runs (503 once the service is stopping): a liveness
-probe must not restart a healthy process because Genesys Cloud was down for a run. Alert on
-``genesys_reports_last_run_succeeded == 0`` instead; ``genesys-reports check`` (the container's
-HEALTHCHECK) fails on a failed last run too.
+``/healthz`` answers 200 while the scheduler and the heartbeat run, and while the service drains
+on SIGTERM; 503 when either has stopped. A liveness probe must not restart a healthy process
+because Genesys Cloud was down for a run: alert on ``genesys_reports_last_run_succeeded == 0``
+instead (``genesys-reports check``, the container's HEALTHCHECK, fails on a failed last run).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -72,13 +72,13 @@ class ServiceMetrics:
         )
         self.conversations = Counter(
             "genesys_reports_conversations",
-            "Conversations counted into delivered reports.",
+            "Conversations processed by successful runs (a re-run counts them again).",
             ["report"],
             registry=r,
         )
         self.api_requests = Counter(
             "genesys_reports_api_requests",
-            "Genesys Cloud API requests of successful runs.",
+            "Genesys Cloud API requests made by successful runs.",
             ["report"],
             registry=r,
         )
@@ -94,6 +94,19 @@ class ServiceMetrics:
             ["report"],
             registry=r,
         )
+
+    def configure(self, reports: Iterable[str]) -> None:
+        """The configured reports: their series exist from the start (at 0), those of reports
+        no longer configured are dropped (a SIGHUP may remove one)."""
+        names = set(reports)
+        for name in names:
+            for status in ("succeeded", "failed", "cancelled"):
+                self.runs.labels(name, status)
+            self.running.labels(name)
+        for gauge in (self.running, self.last_succeeded, self.last_success, self.next_fire):
+            for labels in _label_sets(gauge):
+                if labels[0] not in names:
+                    gauge.remove(*labels)
 
     def run_started(self, report: str) -> None:
         self.running.labels(report).inc()
@@ -118,9 +131,18 @@ class ServiceMetrics:
             self.api_retries.labels(report, str(cause)).inc(_number(count))
 
     def next_fires(self, fires: Mapping[str, datetime | None]) -> None:
+        self.next_fire.clear()
         for report, when in fires.items():
             if when is not None:
                 self.next_fire.labels(report).set(when.timestamp())
+
+
+def _label_sets(gauge: Gauge) -> list[tuple[str, ...]]:
+    return [
+        tuple(sample.labels[name] for name in ("report",))
+        for family in gauge.collect()
+        for sample in family.samples
+    ]
 
 
 def _number(value: Any) -> float:

@@ -57,6 +57,7 @@ class Service:
         self._stop = asyncio.Event()
         self._scheduler: AsyncIOScheduler | None = None
         self._shared: Resources | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
         self.metrics = ServiceMetrics()
 
     # --- life cycle -----------------------------------------------------------------------
@@ -75,7 +76,7 @@ class Service:
             self._scheduler = AsyncIOScheduler(timezone=UTC)
             self._schedule_all()
             self._scheduler.start()
-            heartbeat = asyncio.create_task(self._heartbeat())
+            heartbeat = self._heartbeat_task = asyncio.create_task(self._heartbeat())
             try:
                 log.info("serving %d reports", len(self.settings.reports))
                 for report in self.settings.reports:
@@ -128,10 +129,18 @@ class Service:
                 misfire_grace_time=int(self.settings.service.misfire_grace.total_seconds()),
                 replace_existing=True,
             )
+        self.metrics.configure(r.name for r in self.settings.reports)
+        self._publish_next_fires()
+
+    def _publish_next_fires(self) -> None:
+        jobs = self._scheduler.get_jobs() if self._scheduler else []
+        # Jobs added before the scheduler starts have no next_run_time yet.
+        self.metrics.next_fires({job.id: getattr(job, "next_run_time", None) for job in jobs})
 
     async def _fire(self, name: str) -> None:
         if self._stop.is_set():
             return
+        self._publish_next_fires()
         report = self._report(name)
         if report is not None:
             log.info("scheduled fire of %s", name)
@@ -259,19 +268,24 @@ class Service:
         }
 
     def _health(self) -> tuple[bool, dict[str, Any]]:
-        scheduling = self._scheduler is not None and self._scheduler.running
-        healthy = scheduling and not self._stop.is_set()
-        return healthy, {
-            "status": "ok" if healthy else "stopping",
-            "running": dict(self._running),
-            "last_runs": self._last,
-        }
+        """Alive while the loop answers and the heartbeat task lives; stopping is alive too (a
+        liveness probe failing during ``shutdown_grace`` could only cut the drain short)."""
+        if self._stop.is_set():
+            status = "stopping"
+        elif self._heartbeat_task is None or self._heartbeat_task.done():
+            status = "heartbeat stopped"
+        elif self._scheduler is None or not self._scheduler.running:
+            status = "scheduler stopped"
+        else:
+            status = "ok"
+        healthy = status in {"ok", "stopping"}
+        return healthy, {"status": status, "running": dict(self._running), "last_runs": self._last}
 
     async def _heartbeat(self) -> None:
         interval = self.settings.service.heartbeat_interval.total_seconds()
         while True:
             jobs = self._scheduler.get_jobs() if self._scheduler else []
-            self.metrics.next_fires({job.id: job.next_run_time for job in jobs})
+            self._publish_next_fires()
             write_heartbeat(
                 self.settings.service.state_directory,
                 {

@@ -117,3 +117,33 @@ async def test_a_taken_port_fails_serve_at_once_naming_the_setting(
     assert f"service.listen: cannot listen on 127.0.0.1:{port}: " in stderr
     assert "Traceback" not in stderr
     assert not (tmp_path / "state" / "heartbeat.json").exists()  # nothing was scheduled
+
+
+async def test_series_exist_from_the_start_and_draining_is_alive(
+    tmp_path: Path, stopper: list[Served]
+) -> None:
+    config = _config(tmp_path, listen="127.0.0.1:0", shutdown_grace="PT20S", catch_up="PT2H")
+    document = yaml.safe_load(config.read_text())
+    document["reports"][0]["schedule"] = "0 3 1 1 *"  # only the start-up catch-up runs
+    document["reports"][0]["fetch"] = "query"
+    document["sandbox"].update(latency_ms=300)  # slow: the run outlasts the checks below
+    document["genesys"] = {"max_concurrency": 1}
+    config.write_text(yaml.safe_dump(document))
+    served = await _start(config)
+    stopper.append(served)
+    base = await _base_url(served)
+    await served.wait_for("run started: fast")
+
+    samples = _samples((await _get(f"{base}/metrics"))[2])
+    # Alerts on failures work before the first failure: the series are there, at 0.
+    for status in ("succeeded", "failed", "cancelled"):
+        assert _value(samples, "genesys_reports_runs_total", report="fast", status=status) == 0
+    assert _value(samples, "genesys_reports_running", report="fast") == 1
+    assert _value(samples, "genesys_reports_next_fire_timestamp_seconds", report="fast") > 0
+
+    # SIGTERM: while the run gets its grace period, the process is alive (200, "stopping").
+    served.process.send_signal(signal.SIGTERM)
+    await served.wait_for("stopping: no new runs")
+    status, _, body = await _get(f"{base}/healthz")
+    assert status == 200 and orjson.loads(body)["status"] == "stopping"
+    served.process.kill()  # the graceful end itself is tested in test_serve.py

@@ -256,7 +256,18 @@ def test_yaml_is_read_safely(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "listen", ["9464", ":9464", "0.0.0.0:", "host:65536", "host:\uff19\uff14", "h:-1"]
+    "listen",
+    [
+        "9464",
+        ":9464",
+        "0.0.0.0:",
+        "host:65536",
+        "host:\uff19\uff14",
+        "h:-1",
+        "::9464",
+        "[::1:9464",
+        "::1]:80",
+    ],
 )
 def test_a_listen_address_must_be_host_and_port(listen: str) -> None:
     problems = _problems({**_minimal(), "service": {"listen": listen}})
