@@ -136,8 +136,8 @@ async def test_series_exist_from_the_start_and_draining_is_alive(
 
     samples = _samples((await _get(f"{base}/metrics"))[2])
     # Alerts on failures work before the first failure: the series are there, at 0.
-    for status in ("succeeded", "failed", "cancelled"):
-        assert _value(samples, "genesys_reports_runs_total", report="fast", status=status) == 0
+    for outcome in ("succeeded", "failed", "cancelled"):
+        assert _value(samples, "genesys_reports_runs_total", report="fast", status=outcome) == 0
     assert _value(samples, "genesys_reports_running", report="fast") == 1
     assert _value(samples, "genesys_reports_next_fire_timestamp_seconds", report="fast") > 0
 
