@@ -171,7 +171,7 @@ class S3Destination:
         try:
             await self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
-            if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
+            if error_code(error) in _NOT_FOUND:
                 return False
             raise self._fail("checking", key, error) from error
         except BotoCoreError as error:
@@ -185,7 +185,7 @@ class S3Destination:
             async with response["Body"] as body:
                 return bytes(await body.read())
         except ClientError as error:
-            if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
+            if error_code(error) in _NOT_FOUND:
                 return None
             raise self._fail("reading", key, error) from error
         except BotoCoreError as error:
@@ -228,6 +228,7 @@ class S3Destination:
 
 
 S3_ATTEMPTS = 6
+_NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
 def client_config() -> Config:

@@ -344,7 +344,7 @@ class Staging:
             try:
                 self._owner.enter_context(owned(self.directory))
             except BaseException:
-                await asyncio.to_thread(shutil.rmtree, self.directory, ignore_errors=True)
+                await _remove_quietly(self.directory)
                 raise
         return self
 
@@ -360,7 +360,7 @@ class Staging:
         if exc_type is None:
             await _remove_tree(self.directory)
         else:  # never let a cleanup error hide why the run failed
-            await asyncio.to_thread(shutil.rmtree, self.directory, ignore_errors=True)
+            await _remove_quietly(self.directory)
 
     def path(self, name: str) -> Path:
         """Where to write the export called ``name`` (a plain file name)."""
@@ -395,8 +395,9 @@ class Staging:
             option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE,  # read by people too
         )
         temp = self.directory / f".{MANIFEST_NAME}.{self.run_id}.tmp"
-        with on_disk(f"writing {temp}"):
-            await to_completion(_write_durably(temp, body))
+        async with _Sink(temp, "json") as sink:  # flushed and fsynced like every export
+            await sink.write(body)
+            await sink.finish(rows=0)
         with on_disk(f"moving the report into {self.final_dir}"):
             manifest_path = await to_completion(self._move_into_place(names, temp))
         self._committed = True
@@ -441,13 +442,6 @@ class Staging:
 _ASIDE = ".previous."  # prefix, in the staging directory, of what a commit replaces
 
 
-async def _write_durably(path: Path, body: bytes) -> None:
-    async with aiofiles.open(path, "wb") as out:
-        await out.write(body)
-        await out.flush()
-        await asyncio.to_thread(os.fsync, out.fileno())
-
-
 async def _undo(done: Sequence[tuple[Path, Path]], final: Path) -> None:
     """Reverse the renames, newest first; runs while the commit's error propagates."""
     for source, target in reversed(done):
@@ -463,6 +457,11 @@ def _check_plain_name(name: str) -> None:
     # Names end up as path components (and S3 keys): nothing that could climb out or nest.
     if name in ("", ".", "..") or any(sep in name for sep in ("/", "\\", "\0")):
         raise ValueError(f"not a plain file name: {name!r}")
+
+
+async def _remove_quietly(path: Path) -> None:
+    # On failure paths: a clean-up error must never replace the error being raised.
+    await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
 
 
 async def _remove_tree(path: Path) -> None:

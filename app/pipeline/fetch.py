@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-import random
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from app.errors import (
     GenesysApiError,
@@ -49,6 +55,13 @@ class FetchResult:
     splits: list[dict[str, str]] = field(default_factory=list)
     rejected_records: int = 0
     jobs_resubmitted: int = 0
+
+
+def _resubmittable(error: BaseException) -> bool:
+    """A FAILED job is Genesys's own trouble, an EXPIRED one had its results dropped before
+    they were read: a fresh job usually works. CANCELLED was someone's decision and a timeout
+    would only repeat; neither is submitted again."""
+    return isinstance(error, GenesysJobError) and error.state in _RESUBMITTABLE
 
 
 def _too_large(error: GenesysError) -> bool:
@@ -142,31 +155,33 @@ class WindowFetcher:
 
     async def _fetch_job(self, window: Window) -> None:
         what = f"report {self._report.name}, job for {window}"
-        for resubmits in itertools.count():
-            try:
+        poll = self._genesys.job_poll_interval.total_seconds()
+
+        def resubmitting(state: RetryCallState) -> None:
+            self.result.jobs_resubmitted += 1
+            error = state.outcome.exception() if state.outcome else None
+            log.warning("%s; submitting a new job in %.1f s", error, state.upcoming_sleep)
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_resubmittable),
+            stop=stop_after_attempt(1 + JOB_RESUBMITS),
+            # Jittered: windows whose jobs failed together do not resubmit together.
+            wait=wait_exponential_jitter(multiplier=poll, jitter=poll),
+            before_sleep=resubmitting,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
                 await self._spool_pages(
                     job_pages(
                         self._client,
                         job_query(self._report.filters, window),
                         page_size=self._genesys.job_page_size,
-                        poll=self._genesys.job_poll_interval.total_seconds(),
+                        poll=poll,
                         give_up_after=self._genesys.job_timeout.total_seconds(),
                         what=what,
                     )
                 )
-                return
-            except GenesysJobError as error:
-                # A FAILED job is Genesys's own trouble, an EXPIRED one had its results dropped
-                # before they were read: a fresh job usually works. CANCELLED was someone's
-                # decision and a timeout would only repeat; neither is tried again.
-                if error.state not in _RESUBMITTABLE or resubmits >= JOB_RESUBMITS:
-                    raise
-                self.result.jobs_resubmitted += 1
-                # A jittered pause: windows whose jobs failed together do not resubmit together.
-                pause = self._genesys.job_poll_interval.total_seconds() * 2**resubmits
-                pause *= random.uniform(1.0, 2.0)
-                log.warning("%s; submitting a new job in %.1f s", error, pause)
-                await asyncio.sleep(pause)
 
     async def _spool_pages(self, pages: AsyncGenerator[Page, None]) -> None:
         """Spool every page of one window; on any failure the partial spool is deleted."""

@@ -104,9 +104,8 @@ class ServiceMetrics:
                 self.runs.labels(name, status)
             self.running.labels(name)
         for gauge in (self.running, self.last_succeeded, self.last_success, self.next_fire):
-            for labels in _label_sets(gauge):
-                if labels[0] not in names:
-                    gauge.remove(*labels)
+            for report in _reports(gauge) - names:
+                gauge.remove(report)
 
     def run_started(self, report: str) -> None:
         self.running.labels(report).inc()
@@ -137,12 +136,8 @@ class ServiceMetrics:
                 self.next_fire.labels(report).set(when.timestamp())
 
 
-def _label_sets(gauge: Gauge) -> list[tuple[str, ...]]:
-    return [
-        tuple(sample.labels[name] for name in ("report",))
-        for family in gauge.collect()
-        for sample in family.samples
-    ]
+def _reports(gauge: Gauge) -> set[str]:
+    return {sample.labels["report"] for family in gauge.collect() for sample in family.samples}
 
 
 def _number(value: Any) -> float:

@@ -35,6 +35,7 @@ from app.delivery.keys import object_key
 from app.errors import ConfigError, DeliveryError
 from app.models import Period
 from app.periods import report_period
+from app.pipeline.export import MANIFEST_NAME
 from app.pipeline.run import RunOutcome, output_directory
 from app.runner import Resources, resources, run_and_deliver
 from app.service.catchup import recent_periods
@@ -130,17 +131,17 @@ class Service:
                 replace_existing=True,
             )
         self.metrics.configure(r.name for r in self.settings.reports)
-        self._publish_next_fires()
+        self.metrics.next_fires(self._next_fires())
 
-    def _publish_next_fires(self) -> None:
+    def _next_fires(self) -> dict[str, datetime | None]:
         jobs = self._scheduler.get_jobs() if self._scheduler else []
         # Jobs added before the scheduler starts have no next_run_time yet.
-        self.metrics.next_fires({job.id: getattr(job, "next_run_time", None) for job in jobs})
+        return {job.id: getattr(job, "next_run_time", None) for job in jobs}
 
     async def _fire(self, name: str) -> None:
         if self._stop.is_set():
             return
-        self._publish_next_fires()
+        self.metrics.next_fires(self._next_fires())
         report = self._report(name)
         if report is not None:
             log.info("scheduled fire of %s", name)
@@ -222,13 +223,13 @@ class Service:
                 prefix=dest.settings.prefix,
                 report=report.name,
                 period=period.label,
-                file="manifest.json",
+                file=MANIFEST_NAME,
             )
             if not rerun_provisional:
                 return await dest.exists(key)
             body = await dest.read(key)
         else:
-            path = output_directory(self.settings, report, period) / "manifest.json"
+            path = output_directory(self.settings, report, period) / MANIFEST_NAME
             if not rerun_provisional:
                 return path.exists()
             try:
@@ -284,16 +285,15 @@ class Service:
     async def _heartbeat(self) -> None:
         interval = self.settings.service.heartbeat_interval.total_seconds()
         while True:
-            jobs = self._scheduler.get_jobs() if self._scheduler else []
-            self._publish_next_fires()
+            fires = self._next_fires()
+            self.metrics.next_fires(fires)
             write_heartbeat(
                 self.settings.service.state_directory,
                 {
                     "running": dict(self._running),
                     "last_runs": self._last,
                     "next_fires": {
-                        job.id: job.next_run_time.isoformat() if job.next_run_time else None
-                        for job in jobs
+                        name: when.isoformat() if when else None for name, when in fires.items()
                     },
                 },
             )
