@@ -121,9 +121,7 @@ async def _object_private(dest: S3Destination, key: str) -> Check:
     return Check(name, "passed", "no public ACL grant")
 
 
-async def _status(
-    http: aiohttp.ClientSession, url: str, name: str, key: str, **options: Any
-) -> tuple[int, bytes]:
+async def _status(http: aiohttp.ClientSession, url: str, **options: Any) -> tuple[int, bytes]:
     """A GET's status and body; a throttled or failing server (5xx, resets, timeouts) is asked
     again a few times, as every other S3 call is, before the check gives up."""
     async for attempt in AsyncRetrying(
@@ -154,7 +152,7 @@ async def _checked_status(
     http: aiohttp.ClientSession, url: str, name: str, key: str, **options: Any
 ) -> tuple[int, bytes]:
     try:
-        return await _status(http, url, name, key, **options)
+        return await _status(http, url, **options)
     except _Transient as exc:
         raise DeliveryError(f"check {name} of {key}: {exc}") from exc
 

@@ -30,10 +30,10 @@ from app.delivery.keys import object_key
 from app.delivery.s3 import S3Destination
 from app.errors import DeliveryError
 from app.models import LocalFile, iso_utc
+from app.pipeline.export import MANIFEST_NAME
 from app.settings import S3Settings
 
 log = logging.getLogger(__name__)
-MANIFEST = "manifest.json"
 
 
 @dataclass(slots=True)
@@ -46,7 +46,8 @@ class DeliveryRun:
     warnings: list[str] = field(default_factory=list)
 
 
-def _key(settings: S3Settings, report: str, period: str, file: str) -> str:
+def report_key(settings: S3Settings, report: str, period: str, file: str) -> str:
+    """The object key of one file of a report's period, by ``storage.s3.key_template``."""
     try:
         return object_key(
             settings.key_template, prefix=settings.prefix, report=report, period=period, file=file
@@ -79,14 +80,14 @@ async def deliver(
         if run.bucket_checks is None:
             run.bucket_checks = await bucket_checks(dest)
         enforce(run.bucket_checks, settings.access_checks, dest.bucket)
-        manifest_key = _key(settings, report, period_label, MANIFEST)
+        manifest_key = report_key(settings, report, period_label, MANIFEST_NAME)
         if await dest.exists(manifest_key):
             await dest.delete(manifest_key)
         metadata = {"report": report, "period": period_label, "run-id": run_id}
         delivered_files: list[dict[str, Any]] = []
         object_results: list[Check] = []
         for local in files:
-            key = _key(settings, report, period_label, local.name)
+            key = report_key(settings, report, period_label, local.name)
             uploaded = await dest.upload(local.path, key, metadata=metadata)
             if uploaded.sha256 != local.sha256:
                 raise DeliveryError(

@@ -170,11 +170,9 @@ class S3Destination:
     async def exists(self, key: str) -> bool:
         try:
             await self._s3.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as error:
-            if error_code(error) in _NOT_FOUND:
+        except (ClientError, BotoCoreError) as error:
+            if _missing(error):
                 return False
-            raise self._fail("checking", key, error) from error
-        except BotoCoreError as error:
             raise self._fail("checking", key, error) from error
         return True
 
@@ -184,11 +182,9 @@ class S3Destination:
             response = await self._s3.get_object(Bucket=self.bucket, Key=key)
             async with response["Body"] as body:
                 return bytes(await body.read())
-        except ClientError as error:
-            if error_code(error) in _NOT_FOUND:
+        except (ClientError, BotoCoreError) as error:
+            if _missing(error):
                 return None
-            raise self._fail("reading", key, error) from error
-        except BotoCoreError as error:
             raise self._fail("reading", key, error) from error
 
     async def delete(self, key: str) -> None:
@@ -229,6 +225,10 @@ class S3Destination:
 
 S3_ATTEMPTS = 6
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def _missing(error: ClientError | BotoCoreError) -> bool:
+    return isinstance(error, ClientError) and error_code(error) in _NOT_FOUND
 
 
 def client_config() -> Config:

@@ -336,12 +336,14 @@ def _rounded(metric: str, value: Any) -> Any:
 # --- custom metrics -------------------------------------------------------------------------
 
 
-# The functions app/settings.py lets an expression call (EXPRESSION_FUNCTIONS), by name.
 def _round(number: Any, ndigits: Any = None) -> Any:
     # round(x, -10**9) would build 10**(10**9): keep the digits to what a report can show.
     if ndigits is not None and not -20 <= ndigits <= 20:
         raise ValueError("round() keeps -20 to 20 digits")
     return round(number, ndigits)
+
+
+_MAX_POWER_BITS = 256
 
 
 def _power(base: Any, exponent: Any) -> Any:
@@ -354,7 +356,7 @@ def _power(base: Any, exponent: Any) -> Any:
     return math.pow(base, exponent)
 
 
-_MAX_POWER_BITS = 256
+# The functions app/settings.py lets an expression call (EXPRESSION_FUNCTIONS), by name.
 _FUNCTIONS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "abs": abs, "round": _round}
 # The syntax the evaluator runs; anything else (attribute access, subscripts, keyword
 # arguments, f-strings, comprehensions, lambdas) fails before it is evaluated. This is the

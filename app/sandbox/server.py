@@ -292,7 +292,7 @@ class Sandbox:
             status = int(kind)
             return error_response(request, status, api_errors.STATUS_CODES[status])
         if kind == "reset":
-            _reset_connection(request)
+            reset_connection(request)
             raise ConnectionResetError("connection reset by the sandbox (injected)")
         if kind == "slow":
             await asyncio.sleep(fault.slow_seconds)
@@ -616,7 +616,7 @@ def _instant_ms(text: str) -> int:
     return round(moment.timestamp() * 1000)
 
 
-def _reset_connection(request: web.Request) -> None:
+def reset_connection(request: web.Request) -> None:
     """Close the connection with a TCP RST, as a failing load balancer would."""
     transport = request.transport
     if transport is None:
@@ -649,7 +649,7 @@ async def _mangle(
     stream.headers.update(request[CONTEXT].ratelimit_headers or {})
     await stream.prepare(request)
     await stream.write(cut)
-    _reset_connection(request)
+    reset_connection(request)
     return stream
 
 

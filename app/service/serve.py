@@ -31,7 +31,7 @@ import orjson
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.cron import parse_cron
-from app.delivery.keys import object_key
+from app.delivery.publish import report_key
 from app.errors import ConfigError, DeliveryError
 from app.models import Period
 from app.periods import report_period
@@ -218,13 +218,7 @@ class Service:
         rerun_provisional = self.settings.service.rerun_provisional
         if shared is not None and shared.delivery is not None:
             dest = shared.delivery.dest
-            key = object_key(
-                dest.settings.key_template,
-                prefix=dest.settings.prefix,
-                report=report.name,
-                period=period.label,
-                file=MANIFEST_NAME,
-            )
+            key = report_key(dest.settings, report.name, period.label, MANIFEST_NAME)
             if not rerun_provisional:
                 return await dest.exists(key)
             body = await dest.read(key)

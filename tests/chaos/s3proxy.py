@@ -33,8 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
-import struct
 import time
 import uuid
 from collections import Counter
@@ -46,6 +44,8 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
+
+from app.sandbox.server import reset_connection
 
 S3FaultKind = Literal["slowdown", "internal", "reset", "reset_after", "stall"]
 S3_FAULT_KINDS: tuple[S3FaultKind, ...] = ("slowdown", "internal", "reset", "reset_after", "stall")
@@ -130,14 +130,6 @@ class FaultyS3Proxy:
         self._kinds = [kind for kind, weight in settings.weights.items() if weight > 0]
         self._weights = [settings.weights[kind] for kind in self._kinds]
         self._rng = random.Random()
-        self._script: dict[str, list[str]] = {}
-        self._failed: Counter[tuple[str, str]] = Counter()  # faulted, not yet re-sent
-        self.requests = 0  # requests that arrived (the bypassing ones aside)
-        self.retries = 0  # re-sends of a faulted request
-        self.injected: Counter[str] = Counter()
-        self.by_class: Counter[str] = Counter()
-        # (class, method, path, time.monotonic() on arrival, fault or None) for each request
-        self.arrivals: list[tuple[str, str, str, float, str | None]] = []
         self._session: aiohttp.ClientSession | None = None
         self.reset(seed)
 
@@ -145,12 +137,12 @@ class FaultyS3Proxy:
         """A fresh fault sequence, script and counters."""
         self._rng.seed(f"s3-faults:{seed}")
         self._script = {name: list(steps) for name, steps in self.settings.script.items()}
-        self._failed = Counter()
-        self.requests = 0
-        self.retries = 0
-        self.injected = Counter()
-        self.by_class = Counter()
-        self.arrivals = []
+        self._failed: Counter[tuple[str, str]] = Counter()  # faulted, not yet re-sent
+        self.requests = 0  # requests that arrived (the bypassing ones aside)
+        self.retries = 0  # re-sends of a faulted request
+        self.injected: Counter[str] = Counter()
+        # (class, method, path, time.monotonic() on arrival, fault or None) for each request
+        self.arrivals: list[tuple[str, str, str, float, str | None]] = []
 
     # --- choosing -------------------------------------------------------------------------
 
@@ -176,7 +168,6 @@ class FaultyS3Proxy:
             return await self._forward(request, body)
         self.requests += 1
         kind_of_request = request_class(request)
-        self.by_class[kind_of_request] += 1
         key = (request.method, request.path)
         if self._failed[key] > 0:
             self._failed[key] -= 1
@@ -258,13 +249,7 @@ class FaultyS3Proxy:
 def _reset(request: web.Request) -> web.Response:
     """Close the client's connection with a TCP RST. The response returned is never sent
     (aiohttp finds the transport closed and drops it quietly)."""
-    transport = request.transport
-    if transport is not None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abort()
+    reset_connection(request)
     return web.Response(status=502)
 
 

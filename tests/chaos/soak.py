@@ -39,7 +39,6 @@ import asyncio
 import contextlib
 import gc
 import gzip
-import hashlib
 import logging
 import random
 import re
@@ -63,6 +62,7 @@ import orjson
 
 from app.models import Period
 from app.periods import previous_period
+from app.pipeline.export import MANIFEST_NAME
 from app.pipeline.run import RunOutcome, output_directory
 from app.runner import resources, run_and_deliver
 from app.sandbox.faults import FaultPlan
@@ -80,16 +80,17 @@ from tests.s3server import (
     Credentials,
     S3Server,
     bucket_policy,
+    client_config,
     create_bucket,
     create_user,
     session_server,
+    sha256_hex,
 )
 
 # A Friday morning; the eight days before it lie wholly in the sandbox's past (and before the
 # async jobs' availability watermark, two hours behind the sandbox clock).
 NOW = datetime(2024, 5, 10, 10, 30, tzinfo=UTC)
 SANDBOX_SEED = 7
-MANIFEST = "manifest.json"
 
 # The reports: query and async-job fetching, several group-bys, time zones and formats.
 REPORTS: tuple[dict[str, Any], ...] = (
@@ -325,8 +326,6 @@ def prepare_s3(server: S3Server) -> S3Target:
 @contextlib.asynccontextmanager
 async def admin_client(server: S3Server) -> AsyncIterator[Any]:
     """Straight to ministack (no proxy, no faults), with the admin key."""
-    from botocore.config import Config
-
     session = aioboto3.Session()
     async with session.client(
         "s3",
@@ -334,7 +333,7 @@ async def admin_client(server: S3Server) -> AsyncIterator[Any]:
         endpoint_url=server.endpoint,
         aws_access_key_id=server.admin.access_key_id,
         aws_secret_access_key=server.admin.secret_access_key,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        config=client_config(),
     ) as client:
         yield client
 
@@ -364,8 +363,8 @@ def same_report_file(name: str, reference: bytes, candidate: bytes) -> str | Non
     if reference == candidate:
         return None
     return (
-        f"{name}: {len(candidate)} bytes (sha256 {_sha(candidate)[:12]}), the reference has "
-        f"{len(reference)} (sha256 {_sha(reference)[:12]})"
+        f"{name}: {len(candidate)} bytes (sha256 {sha256_hex(candidate)[:12]}), the reference has "
+        f"{len(reference)} (sha256 {sha256_hex(reference)[:12]})"
     )
 
 
@@ -373,10 +372,6 @@ def _differs(name: str, one: bytes | None, other: bytes | None) -> str | None:
     if one is None or other is None:
         return f"{name} was written by one run only"
     return same_report_file(name, one, other)
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def leftovers(storage: Path, spool: Path, final_dir: Path, listed: set[str] | None) -> list[str]:
@@ -681,12 +676,14 @@ class Soak:
         if outcome.status == "succeeded":
             record.splits = int(outcome.manifest.get("counts", {}).get("splits", 0))
             await self._check_success(job, outcome, final_dir, prefix, keys, record)
-            listed = {entry["name"] for entry in outcome.manifest.get("files", [])} | {MANIFEST}
+            listed = {entry["name"] for entry in outcome.manifest.get("files", [])} | {
+                MANIFEST_NAME
+            }
         else:
             self._check_failure(outcome, final_dir, keys, record)
             record.s3_orphans = len(keys)
             listed = None
-            if (final_dir / MANIFEST).exists():
+            if (final_dir / MANIFEST_NAME).exists():
                 # Counted as a wrong report already; its files are not "left behind" as well.
                 listed = {p.name for p in final_dir.iterdir()}
             elif final_dir.is_dir() and f"local copies are kept in {final_dir}" in (
@@ -726,14 +723,14 @@ class Soak:
     ) -> None:
         wrong = record.wrong
         reference = self.references[job.key]
-        local = {path.name: path for _, path in outcome.files}
+        local = {path.name: path.read_bytes() for _, path in outcome.files}
         if set(local) != set(reference):
             wrong.append(f"other files -- {sorted(local)}, the reference has {sorted(reference)}")
         for name in sorted(set(local) & set(reference)):
-            problem = same_report_file(name, reference[name], local[name].read_bytes())
+            problem = same_report_file(name, reference[name], local[name])
             if problem:
                 wrong.append(f"a local file differs from the reference -- {problem}")
-        manifest_path = final_dir / MANIFEST
+        manifest_path = final_dir / MANIFEST_NAME
         if not manifest_path.is_file():
             wrong.append("succeeded without a local manifest -- ")
             return
@@ -745,7 +742,7 @@ class Soak:
                 f"wrong manifest -- lists {sorted(entries)}, the run wrote {sorted(local)}"
             )
         manifest_key = manifest.get("delivery", {}).get("manifest_key")
-        if manifest_key != f"{prefix}{job.report.name}/{job.period.label}/{MANIFEST}":
+        if manifest_key != f"{prefix}{job.report.name}/{job.period.label}/{MANIFEST_NAME}":
             wrong.append(f"wrong manifest key -- {manifest_key!r}")
         elif manifest_key not in keys:
             wrong.append(f"succeeded without a manifest in S3 -- {manifest_key}")
@@ -756,17 +753,16 @@ class Soak:
             if remote_bytes != manifest_bytes:
                 wrong.append("the manifest in S3 is not the local one -- ")
         for name, entry in sorted(entries.items()):
-            path = local.get(name)
-            if path is None:
+            data = local.get(name)
+            if data is None:
                 continue
-            data = path.read_bytes()
-            if entry.get("sha256") != _sha(data):
+            if entry.get("sha256") != sha256_hex(data):
                 wrong.append(f"a manifest sha256 is not the file's -- {name}")
             fetched = await self._fetch(str(entry.get("url", "")))
             if isinstance(fetched, str):
                 wrong.append(f"a presigned link does not work -- {name}: {fetched}")
                 continue
-            if _sha(fetched) != _sha(data):
+            if fetched != data:
                 wrong.append(f"an S3 copy is not the local file -- {name}")
             if name in reference:
                 problem = same_report_file(name, reference[name], fetched)
@@ -789,9 +785,11 @@ class Soak:
     ) -> None:
         if not (outcome.error or "").strip():
             record.wrong.append("failed without saying why -- the error is empty")
-        if (final_dir / MANIFEST).exists():
-            record.wrong.append(f"failed, but a local manifest exists -- {final_dir / MANIFEST}")
-        remote = [key for key in keys if key.endswith(f"/{MANIFEST}")]
+        if (final_dir / MANIFEST_NAME).exists():
+            record.wrong.append(
+                f"failed, but a local manifest exists -- {final_dir / MANIFEST_NAME}"
+            )
+        remote = [key for key in keys if key.endswith(f"/{MANIFEST_NAME}")]
         if remote:
             record.wrong.append(f"failed, but S3 has a manifest -- {remote[0]}")
 

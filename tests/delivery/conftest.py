@@ -1,4 +1,5 @@
-"""S3 fixtures: one ministack for the session, a fresh bucket and IAM user for each test.
+"""S3 fixtures: a fresh bucket and IAM user for each test, on the session's S3 server
+(`s3_server`, tests/conftest.py).
 
 See tests/s3server.py: the server honours GR_S3_ENDPOINT (a server .ci/run started) and
 otherwise starts its own on 127.0.0.1. The admin (root) key sets buckets up; tests act with
@@ -6,8 +7,6 @@ otherwise starts its own on 127.0.0.1. The admin (root) key sets buckets up; tes
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,14 +17,7 @@ from tests.s3server import (
     bucket_policy,
     create_bucket,
     create_user,
-    session_server,
 )
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    with session_server() as server:
-        yield server
 
 
 @pytest.fixture
@@ -49,4 +41,4 @@ def s3_user(s3_server: S3Server, s3_bucket: str) -> Credentials:
 # The delivery tests run reports against the Genesys sandbox too.
 from tests.genesys.conftest import connect  # noqa: E402
 
-__all__ = ["connect", "s3_bucket", "s3_open_bucket", "s3_server", "s3_user"]
+__all__ = ["connect", "s3_bucket", "s3_open_bucket", "s3_user"]
