@@ -116,6 +116,29 @@ def split_windows(period: Period, step: timedelta) -> list[Window]:
     return windows
 
 
+def lookback_windows(period: Period, lookback: timedelta) -> list[Window]:
+    """Query windows that find the conversations a look-back adds, at the lowest cost.
+
+    The interval grain counts events emitted in the period by conversations that started up to
+    ``lookback`` before it. The detail query returns conversations that started on a UTC day
+    the interval touches and were active in it (reference §4.3), so the period's first window
+    already finds those that started earlier on its own UTC day. One started on an earlier UTC
+    day and still active in the period was active at every UTC midnight since: a one-millisecond
+    window just before each such midnight finds exactly those, for about one request each.
+    """
+    earliest = period.start - lookback
+    start = period.start.astimezone(UTC)
+    midnight = datetime.combine(start.date(), time(0), tzinfo=UTC)
+    windows = []
+    while midnight > earliest:
+        windows.append(Window(midnight - _PROBE, midnight))
+        midnight -= timedelta(days=1)
+    return windows[::-1]
+
+
+_PROBE = timedelta(milliseconds=1)
+
+
 def parse_instant(text: str) -> datetime:
     """An ISO-8601 instant with an offset (``Z`` accepted); ValueError otherwise."""
     moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
@@ -128,6 +151,7 @@ __all__ = [
     "CALENDAR_UNITS",
     "explicit_period",
     "lookback_period",
+    "lookback_windows",
     "parse_instant",
     "previous_period",
     "report_period",

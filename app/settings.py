@@ -11,7 +11,7 @@ import ast
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -54,6 +55,7 @@ GroupByFact = Literal[
     "answered",
     "abandoned",
     "transferred",
+    "half_hour",
     "hour",
     "day",
     "week",
@@ -73,12 +75,17 @@ MetricName = Literal[
     "offered",
     "answered",
     "abandoned",
+    "short_abandoned",
+    "flowouts",
     "transferred",
+    "handled",
     "abandon_rate",
     "answer_rate",
     "service_level",
+    "service_level_target_pct",
     "avg_speed_of_answer_seconds",
     "avg_wait_seconds",
+    "avg_abandon_seconds",
     "avg_duration_seconds",
     "avg_talk_seconds",
     "avg_hold_seconds",
@@ -92,6 +99,25 @@ MetricName = Literal[
     "wrapup_codes",
 ]
 METRICS: tuple[str, ...] = get_args(MetricName)
+Grain = Literal["interval", "conversation"]
+# What one grain cannot compute (report-semantics §2, §4): an event has no flags, and the
+# per-event metrics have no per-conversation reading (and the other way round).
+GRAIN_ONLY_METRICS: dict[str, frozenset[str]] = {
+    "interval": frozenset(
+        {"short_abandoned", "flowouts", "avg_abandon_seconds", "service_level_target_pct"}
+    ),
+    "conversation": frozenset({"avg_duration_seconds"}),
+}
+FLAG_DIMENSIONS = frozenset({"offered", "answered", "abandoned", "transferred"})
+
+
+def grain_metrics(grain: str) -> tuple[str, ...]:
+    """The built-in metrics a report of ``grain`` can show, in column order."""
+    other = "conversation" if grain == "interval" else "interval"
+    return tuple(name for name in METRICS if name not in GRAIN_ONLY_METRICS[other])
+
+
+MAX_LOOKBACK = timedelta(days=31)
 DEFAULT_METRICS: tuple[MetricName, ...] = (
     "conversations",
     "offered",
@@ -457,7 +483,6 @@ def _check_expression(expression: str) -> str:
     except (RecursionError, MemoryError):
         raise ValueError("nested too deeply") from None
     problems = []
-    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     for node in ast.walk(tree):
         if not isinstance(node, _EXPRESSION_NODES):
             problems.append(f"{type(node).__name__} is not allowed")
@@ -465,11 +490,6 @@ def _check_expression(expression: str) -> str:
             isinstance(node.func, ast.Name) and node.func.id in EXPRESSION_FUNCTIONS
         ):
             problems.append(f"only {', '.join(EXPRESSION_FUNCTIONS)} may be called")
-        elif isinstance(node, ast.Name) and id(node) not in called and node.id not in METRICS:
-            hint = difflib.get_close_matches(node.id, METRICS, n=1)
-            problems.append(
-                f"unknown metric '{node.id}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
-            )
     if problems:
         raise ValueError(f"'{expression}': " + "; ".join(dict.fromkeys(problems)))
     return expression
@@ -494,6 +514,20 @@ _EXPRESSION_NODES = (
 Expression = Annotated[str, AfterValidator(_check_expression)]
 
 
+def _unknown_names(expression: str, known: Collection[str]) -> list[str]:
+    """The names an expression reads that are not in ``known``, each with a hint."""
+    tree = ast.parse(expression, mode="eval")
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    problems = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and id(node) not in called and node.id not in known:
+            hint = difflib.get_close_matches(node.id, known, n=1)
+            problems.append(
+                f"unknown metric '{node.id}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+            )
+    return list(dict.fromkeys(problems))
+
+
 class NotifySettings(Strict):
     """A webhook told when a report is delivered (Slack-compatible with ``format: slack``)."""
 
@@ -509,6 +543,29 @@ class NotifySettings(Strict):
         return value
 
 
+class ServiceLevelSettings(Strict):
+    """Genesys' service-level calculation (report-semantics §3) and its organisation options.
+
+    ``target_seconds`` unset means each queue's own target for the medium (the queue look-up's
+    ``mediaSettings``), with ``default_seconds`` where a queue has none.
+    """
+
+    target_seconds: float | None = Field(default=None, gt=0)
+    default_seconds: float = Field(default=20.0, gt=0)
+    exclude_short_abandons: bool = False
+    include_flowouts: bool = False
+
+
+# v1 keys that a v2 report must spell differently: each named with its replacement.
+_REPLACED_REPORT_KEYS = {
+    "service_level_seconds": (
+        "was replaced by service_level.target_seconds (one fixed target) or "
+        "service_level.default_seconds (the target where a queue has none); "
+        "see README 'Service level'"
+    ),
+}
+
+
 class ReportSettings(Strict):
     name: str
     schedule: str = "0 6 * * *"
@@ -517,15 +574,92 @@ class ReportSettings(Strict):
     delay: Duration = timedelta(0)
     window: PositiveDuration = timedelta(hours=1)
     fetch: Literal["auto", "query", "jobs"] = "auto"
+    # Declared before the keys whose meaning depends on it: their validators read it.
+    grain: Grain = "interval"
+    lookback: Duration = timedelta(hours=6)
     filters: ReportFilters = ReportFilters()
     group_by: list[GroupByFact] = []
     metrics: list[MetricName] = list(DEFAULT_METRICS)
     custom_metrics: dict[str, Expression] = {}
-    service_level_seconds: float = Field(default=20.0, gt=0)
+    service_level: ServiceLevelSettings = ServiceLevelSettings()
     include_ongoing: bool = False
     formats: list[ExportFormat] = ["csv", "json"]
     link_expiry: PositiveDuration | None = None  # overrides storage.s3.presign_expiry
     notify: list[NotifySettings] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            old = {key: _REPLACED_REPORT_KEYS[key] for key in _REPLACED_REPORT_KEYS if key in data}
+            if old:
+                raise KeyedProblems(old)
+        return data
+
+    @model_validator(mode="after")
+    def _conversation_grain_keys(self) -> ReportSettings:
+        if self.grain != "conversation":
+            return self
+        problems = []
+        if "lookback" in self.model_fields_set:
+            problems.append(
+                "lookback: only in grain: interval (a conversation-grain report counts "
+                "conversations that started in the period)"
+            )
+        options = [
+            f"service_level.{key}"
+            for key in ("exclude_short_abandons", "include_flowouts")
+            if getattr(self.service_level, key)
+        ]
+        if options:
+            problems.append(
+                f"{', '.join(options)}: only in grain: interval (the conversation grain's "
+                "service level is answered within target over offered conversations)"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0) or value > MAX_LOOKBACK:
+            raise ValueError("must be from PT0S to P31D")
+        return value
+
+    @field_validator("group_by")
+    @classmethod
+    def _grain_dimensions(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("grain") == "interval":
+            flags = [name for name in value if name in FLAG_DIMENSIONS]
+            if flags:
+                raise ValueError(
+                    f"{', '.join(flags)}: a conversation flag, and an event has no flags "
+                    "(grain: interval); use grain: conversation to group by it"
+                )
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _grain_metrics(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        grain = info.data.get("grain")
+        other = "conversation" if grain == "interval" else "interval"
+        wrong = [name for name in value if name in GRAIN_ONLY_METRICS[other]]
+        if grain is not None and wrong:
+            raise ValueError(
+                f"{', '.join(wrong)}: only in grain: {other} (this report has grain: {grain})"
+            )
+        return value
+
+    @field_validator("include_ongoing")
+    @classmethod
+    def _ongoing_grain(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("grain") == "interval":
+            raise ValueError(
+                "only in grain: conversation; the interval grain always counts the events an "
+                "ongoing conversation has emitted"
+            )
+        return value
 
     @field_validator("link_expiry")
     @classmethod
@@ -582,13 +716,23 @@ class ReportSettings(Strict):
 
     @field_validator("custom_metrics")
     @classmethod
-    def _custom_names(cls, value: dict[str, str]) -> dict[str, str]:
+    def _custom_names(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         bad = [name for name in value if not name.isidentifier() or name in METRICS]
         if bad:
             raise ValueError(
                 f"custom metric names must be identifiers that are not built-in metric names: "
                 f"{', '.join(bad)}"
             )
+        # §5: the grain's metrics, and the custom metrics defined before this one.
+        known = list(grain_metrics(info.data.get("grain", "interval")))
+        problems = {}
+        for name, expression in value.items():
+            unknown = _unknown_names(expression, known)
+            if unknown:
+                problems[name] = "; ".join(unknown)
+            known.append(name)
+        if problems:
+            raise KeyedProblems(problems)
         return value
 
     @model_validator(mode="after")
@@ -755,6 +899,22 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
+class KeyedProblems(ValueError):
+    """Problems of several entries of one mapping, each reported under its own key."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        super().__init__("; ".join(f"{key}: {problem}" for key, problem in problems.items()))
+        self.problems = dict(problems)
+
+
+def _describe_all(error: Mapping[str, Any]) -> list[tuple[str, str]]:
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, KeyedProblems):
+        where = _dotted(tuple(error["loc"]))
+        return [(_join(where, key), problem) for key, problem in cause.problems.items()]
+    return [_describe(error)]
+
+
 def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
     """Turn one pydantic error into (dotted key, message)."""
     loc = tuple(error["loc"])
@@ -805,14 +965,14 @@ def parse_settings(
         settings = Settings.model_validate(document)
     except ValidationError as exc:
         for error in exc.errors():
-            key, message = _describe(error)
-            # A value that could not be interpolated already has its own problem line.
-            if any(
-                key == bad or key.startswith(bad + ".") or key.startswith(bad + "[")
-                for bad in interpolation_problems
-            ):
-                continue
-            problems.append(f"{key or '(top level)'}: {message}")
+            for key, message in _describe_all(error):
+                # A value that could not be interpolated already has its own problem line.
+                if any(
+                    key == bad or key.startswith(bad + ".") or key.startswith(bad + "[")
+                    for bad in interpolation_problems
+                ):
+                    continue
+                problems.append(f"{key or '(top level)'}: {message}")
         raise ConfigError(source, problems) from None
     if problems:
         raise ConfigError(source, problems)

@@ -33,6 +33,9 @@ class NameResolver:
         self._client = client
         self._names: dict[Kind, dict[str, str]] = {kind: {} for kind in PATHS}
         self._listed: set[Kind] = set()
+        # Each queue's ``mediaSettings`` (service-level targets per medium), kept from the same
+        # answers that give the names.
+        self._media_settings: dict[str, dict[str, Any]] = {}
 
     async def names(self, kind: Kind, ids: Iterable[str]) -> dict[str, str]:
         """``{id: name}`` for the ids that exist; unknown ids are simply absent."""
@@ -53,6 +56,12 @@ class NameResolver:
                 self._listed.add(kind)
         return {i: known[i] for i in wanted if known.get(i)}
 
+    async def media_settings(self, queue_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """``{queue id: mediaSettings}`` for the queues that exist and carry settings."""
+        wanted = set(queue_ids)
+        await self.names("queues", wanted)
+        return {i: self._media_settings[i] for i in wanted if i in self._media_settings}
+
     async def _page_through(self, kind: Kind, ids: list[str] | None) -> None:
         page, pages = 1, 1
         while page <= pages:
@@ -70,6 +79,9 @@ class NameResolver:
             for entity in body["entities"]:
                 if isinstance(entity, dict) and entity.get("id") and entity.get("name"):
                     self._names[kind][str(entity["id"])] = str(entity["name"])
+                    settings = entity.get("mediaSettings")
+                    if kind == "queues" and isinstance(settings, dict):
+                        self._media_settings[str(entity["id"])] = settings
             page_count = body.get("pageCount")
             total = body.get("total")
             if isinstance(page_count, int):

@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from app.pipeline.buckets import OutsideCalendar, local_buckets
 
 __all__ = ["Facts", "MalformedRecord", "conversation_facts", "instant_ms"]
 
@@ -29,7 +30,8 @@ _MS_PER_DAY = 86_400_000
 _OFFERED, _ANSWERED, _ABANDON, _TRANSFERRED = "nOffered", "tAnswered", "tAbandon", "nTransferred"
 _FLAG_METRICS = frozenset((_OFFERED, _ANSWERED, _ABANDON, _TRANSFERRED))
 # Session metrics summed over all sessions, by their slot in ``_Scan.sums``.
-_SUMMED_METRICS = {"tAcd": 0, "tTalk": 1, "tHeld": 2, "tAcw": 3, "tHandle": 4}
+_HANDLE_METRIC = "tHandle"
+_SUMMED_METRICS = {"tAcd": 0, "tTalk": 1, "tHeld": 2, "tAcw": 3, _HANDLE_METRIC: 4}
 _WAIT, _TALK, _HOLD, _ACW, _HANDLE = range(5)
 # Below the record itself, objects are tested with ``isinstance(x, dict)``: a detail record is
 # decoded JSON, whose objects are dicts, and the ABC check for Mapping costs ~15% of the scan.
@@ -61,6 +63,7 @@ class Facts:
     answered: int
     abandoned: int
     transferred: int
+    handled: int
     speed_of_answer_ms: int | None
     wait_ms: int
     talk_ms: int
@@ -68,6 +71,7 @@ class Facts:
     acw_ms: int
     handle_ms: int
     duration_ms: int | None
+    half_hour: str
     hour: str
     day: str
     week: str
@@ -110,7 +114,12 @@ def conversation_facts(record: Mapping[str, Any], zone: ZoneInfo) -> Facts:
     scan = _Scan()
     for participant in participants:
         scan.participant(participant)
-    hour, day, week, month = _buckets(start_ms, zone, conversation_id)
+    try:
+        half_hour, hour, day, week, month = local_buckets(start_ms, zone)
+    except OutsideCalendar:
+        raise MalformedRecord(
+            f"conversation {conversation_id} has a conversationStart outside the calendar"
+        ) from None
     present = scan.present
     sums = scan.sums
     return Facts(
@@ -127,6 +136,7 @@ def conversation_facts(record: Mapping[str, Any], zone: ZoneInfo) -> Facts:
         answered=int(_ANSWERED in present),
         abandoned=int(_ABANDON in present),
         transferred=int(_TRANSFERRED in present),
+        handled=int(_HANDLE_METRIC in present),
         speed_of_answer_ms=scan.speed_of_answer_ms,
         wait_ms=sums[_WAIT],
         talk_ms=sums[_TALK],
@@ -134,6 +144,7 @@ def conversation_facts(record: Mapping[str, Any], zone: ZoneInfo) -> Facts:
         acw_ms=sums[_ACW],
         handle_ms=sums[_HANDLE],
         duration_ms=None if end_ms is None else end_ms - start_ms,
+        half_hour=half_hour,
         hour=hour,
         day=day,
         week=week,
@@ -199,6 +210,8 @@ class _Scan:
             slot = _SUMMED_METRICS.get(name)
             if slot is not None:
                 self.sums[slot] += value
+                if slot == _HANDLE:
+                    self.present.add(name)
             elif name in _FLAG_METRICS:
                 self.present.add(name)
                 if name == _ANSWERED and (
@@ -304,30 +317,3 @@ def _start_ms(value: Any, conversation_id: str) -> int:
         raise MalformedRecord(
             f"conversation {conversation_id} has an invalid conversationStart {value!r}"
         ) from None
-
-
-# --- local time buckets -------------------------------------------------------------------
-
-
-def _buckets(start_ms: int, zone: ZoneInfo, conversation_id: str) -> tuple[str, str, str, str]:
-    # Conversion to local time goes through ZoneInfo for every record (DST-correct, including
-    # zones with half-hour offsets); only the formatting, which is the slow part, is cached.
-    try:
-        local = datetime.fromtimestamp(start_ms // 1000, zone)
-    except (OverflowError, OSError, ValueError):
-        raise MalformedRecord(
-            f"conversation {conversation_id} has a conversationStart outside the calendar"
-        ) from None
-    return _format_buckets(local.year, local.month, local.day, local.hour)
-
-
-@lru_cache(maxsize=4096)
-def _format_buckets(year: int, month: int, day: int, hour: int) -> tuple[str, str, str, str]:
-    moment = datetime(year, month, day, hour)
-    iso_year, iso_week, _ = moment.isocalendar()
-    return (
-        f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:00",
-        f"{year:04d}-{month:02d}-{day:02d}",
-        f"{iso_year:04d}-W{iso_week:02d}",
-        f"{year:04d}-{month:02d}",
-    )

@@ -26,13 +26,14 @@ from zoneinfo import ZoneInfo
 
 from app.cleanup import SPOOL_PREFIX, owned, spool_root
 from app.completion import in_thread
+from app.durations import format_duration
 from app.errors import ReportsError, on_disk
 from app.genesys import stats as request_stats
 from app.genesys.client import GenesysClient
 from app.genesys.fetch import data_availability
 from app.genesys.lookups import NameResolver
 from app.models import LocalFile, Period, Window, iso_utc
-from app.periods import split_windows
+from app.periods import lookback_windows, split_windows
 from app.pipeline.aggregate import Aggregator
 from app.pipeline.export import (
     ExportedFile,
@@ -44,6 +45,7 @@ from app.pipeline.export import (
 )
 from app.pipeline.facts import MalformedRecord, conversation_facts
 from app.pipeline.fetch import FetchResult, WindowFetcher
+from app.pipeline.interval import IntervalAggregator
 from app.pipeline.merge import MergeCounts, unique_records
 from app.pipeline.spool import merge_spools, reduce_spools
 from app.settings import ReportSettings, Settings
@@ -149,7 +151,14 @@ async def run_report(
     with request_stats.measure() as stats, _spool_directory(settings, report) as workdir:
         windows = split_windows(period, report.window)
         strategy = await choose_strategy(client, report, period, len(windows))
-        fetch_windows = _job_windows(period) if strategy == "jobs" else windows
+        # Jobs return every conversation active in their interval (reference §5.1), so the
+        # look-back costs them nothing; the query needs windows before the period.
+        probes = (
+            lookback_windows(period, report.lookback)
+            if report.grain == "interval" and strategy == "query"
+            else []
+        )
+        fetch_windows = _job_windows(period) if strategy == "jobs" else probes + windows
         progress.windows_planned(len(fetch_windows))
         fetcher = WindowFetcher(
             client, report, settings.genesys, workdir, on_window_done=progress.window_done
@@ -172,9 +181,9 @@ async def run_report(
                 aggregator, merge_counts, tallies, facts_file = await _process(
                     report, period, fetched, workdir, staging
                 )
-            names = await _resolve_names(client, aggregator)
+            names, media_settings = await _resolve_names(client, aggregator)
             columns = aggregator.columns(report.metrics, report.custom_metrics)
-            rows = aggregator.rows(report.metrics, report.custom_metrics, names)
+            rows = aggregator.rows(report.metrics, report.custom_metrics, names, media_settings)
             progress.stage("writing")
             files = await _write_exports(report, period, staging, columns, rows, started)
             if facts_file is not None:
@@ -187,6 +196,7 @@ async def run_report(
                 started=started,
                 strategy=strategy,
                 windows=len(windows),
+                lookback_windows=len(probes),
                 fetched=fetched,
                 merge_counts=merge_counts,
                 tallies=tallies,
@@ -232,66 +242,135 @@ def _spool_directory(settings: Settings, report: ReportSettings) -> Iterator[Pat
             log.warning("could not remove the spool directory %s: %s", path, exc)
 
 
+Grouped = Aggregator | IntervalAggregator
+
+
+def new_aggregator(report: ReportSettings, period: Period) -> Grouped:
+    """The report's grain's aggregator over ``period``."""
+    if report.grain == "conversation":
+        return Aggregator(
+            report.group_by,
+            service_level=report.service_level,
+            include_ongoing=report.include_ongoing,
+        )
+    return IntervalAggregator(
+        report.group_by,
+        zone=ZoneInfo(report.timezone),
+        start_ms=_ms(period.start),
+        end_ms=_ms(period.end),
+        filters=report.filters,
+        service_level=report.service_level,
+    )
+
+
+def selection_start(report: ReportSettings, period: Period) -> datetime:
+    """The earliest conversationStart a report reads (§1): the look-back's start in the
+    interval grain, the period's start in the conversation grain."""
+    return period.start - report.lookback if report.grain == "interval" else period.start
+
+
+def _ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
 async def _process(
     report: ReportSettings,
     period: Period,
     fetched: FetchResult,
     workdir: Path,
     staging: Staging,
-) -> tuple[Aggregator, MergeCounts, dict[str, int], ExportedFile | None]:
-    """Merge the spools, derive facts, aggregate; stream facts to NDJSON when asked."""
+) -> tuple[Grouped, MergeCounts, dict[str, int], ExportedFile | None]:
+    """Merge the spools, then count each conversation in the report's grain; stream facts
+    (conversation grain) or counted events (interval grain) to NDJSON when asked."""
     zone = ZoneInfo(report.timezone)
-    aggregator = Aggregator(
-        report.group_by,
-        service_level_seconds=report.service_level_seconds,
-        include_ongoing=report.include_ongoing,
-    )
+    aggregator = new_aggregator(report, period)
     counts = MergeCounts()
-    tallies = {"conversations": 0, "ongoing_skipped": 0, "malformed_skipped": 0}
+    tallies = {
+        "conversations": 0,
+        "events_counted": 0,
+        "ongoing_counted": 0,
+        "ongoing_skipped": 0,
+        "malformed_skipped": 0,
+    }
     ndjson_format = next((f for f in report.formats if f.startswith("ndjson")), None)
-    start_ms = round(period.start.timestamp() * 1000)
-    end_ms = round(period.end.timestamp() * 1000)
     # Intermediate merges (hundreds of windows) are file work: off the event loop.
     spools = await in_thread(reduce_spools, fetched.spools, workdir)
     lines = merge_spools(spools, workdir)
+    records = unique_records(lines, _ms(selection_start(report, period)), _ms(period.end), counts)
     facts_file = None
     async with contextlib.AsyncExitStack() as stack:
         writer = None
         if ndjson_format is not None:
-            name = file_name(report.name, f"{period.label}_facts", ndjson_format)
+            kind = "events" if report.grain == "interval" else "facts"
+            name = file_name(report.name, f"{period.label}_{kind}", ndjson_format)
             writer = await stack.enter_async_context(
                 NdjsonWriter(staging.path(name), fmt=ndjson_format)
             )
-        for index, record in enumerate(unique_records(lines, start_ms, end_ms, counts)):
+        for index, record in enumerate(records):
             if index % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # keep the loop (heartbeats, signals) responsive
             try:
-                facts = conversation_facts(record, zone)
+                if isinstance(aggregator, IntervalAggregator):
+                    rows = await _count_events(aggregator, record, tallies)
+                else:
+                    rows = _count_facts(aggregator, record, report, zone, tallies)
             except MalformedRecord as exc:
                 tallies["malformed_skipped"] += 1
                 log.warning("report %s: skipping a malformed record: %s", report.name, exc)
                 continue
-            if not facts.ended and not report.include_ongoing:
-                tallies["ongoing_skipped"] += 1
-                continue
-            tallies["conversations"] += 1
-            aggregator.add(facts)
             if writer is not None:
-                await writer.write(facts.as_dict())
+                for row in rows:
+                    await writer.write(row)
         if writer is not None:
             facts_file = await writer.finish()
     return aggregator, counts, tallies, facts_file
 
 
+async def _count_events(
+    aggregator: IntervalAggregator, record: dict[str, Any], tallies: dict[str, int]
+) -> list[dict[str, Any]]:
+    events = list(aggregator.events(record))
+    for event in events:
+        aggregator.add(event)
+    if events:
+        tallies["conversations"] += 1
+        tallies["events_counted"] += len(events)
+        if record.get("conversationEnd") is None:
+            tallies["ongoing_counted"] += 1
+    return [event._asdict() for event in events]
+
+
+def _count_facts(
+    aggregator: Aggregator,
+    record: dict[str, Any],
+    report: ReportSettings,
+    zone: ZoneInfo,
+    tallies: dict[str, int],
+) -> list[dict[str, Any]]:
+    facts = conversation_facts(record, zone)
+    if not facts.ended and not report.include_ongoing:
+        tallies["ongoing_skipped"] += 1
+        return []
+    tallies["conversations"] += 1
+    aggregator.add(facts)
+    return [facts.as_dict()]
+
+
 async def _resolve_names(
-    client: GenesysClient, aggregator: Aggregator
-) -> dict[str, dict[str, str]]:
+    client: GenesysClient, aggregator: Grouped
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, Any]]]:
+    """Names by look-up kind, and each queue's ``mediaSettings`` (service-level targets),
+    from the same queue look-ups."""
     resolver = NameResolver(client)
     names: dict[str, dict[str, str]] = {}
-    for kind, ids in aggregator.ids_to_resolve().items():
+    wanted = aggregator.ids_to_resolve()
+    for kind, ids in wanted.items():
         if ids:
             names[kind] = await resolver.names(kind, ids)  # type: ignore[arg-type]
-    return names
+    media_settings: dict[str, dict[str, Any]] = {}
+    if isinstance(aggregator, IntervalAggregator) and wanted.get("queues"):
+        media_settings = await resolver.media_settings(wanted["queues"])
+    return names, media_settings
 
 
 async def _write_exports(
@@ -312,6 +391,7 @@ async def _write_exports(
         else:
             document = {
                 "report": report.name,
+                "grain": report.grain,
                 "period": period_document(period),
                 "generated_at": iso_utc(generated),
                 "group_by": list(report.group_by),
@@ -332,6 +412,7 @@ def _manifest(
     started: datetime,
     strategy: str,
     windows: int,
+    lookback_windows: int,
     fetched: FetchResult,
     merge_counts: MergeCounts,
     tallies: dict[str, int],
@@ -339,17 +420,33 @@ def _manifest(
     stats: dict[str, Any],
     files: list[ExportedFile],
 ) -> dict[str, Any]:
+    interval = report.grain == "interval"
+    grain_counts = (
+        {
+            "events_counted": tallies["events_counted"],
+            "ongoing_counted": tallies["ongoing_counted"],
+            "lookback_windows": lookback_windows,
+        }
+        if interval
+        else {"ongoing_skipped": tallies["ongoing_skipped"]}
+    )
     return {
         "report": report.name,
         "run_id": run_id,
         "status": "complete",
         "completeness": completeness,
+        "grain": report.grain,
+        # The conversations read start here; the interval grain counts their events that were
+        # emitted in the period (report-semantics §1).
+        "lookback": format_duration(report.lookback) if interval else None,
+        "conversations_from": iso_utc(selection_start(report, period)),
         "period": period_document(period),
         "started_at": iso_utc(started),
         "finished_at": iso_utc(datetime.now(UTC)),
         "fetch": strategy,
         "counts": {
             "conversations": tallies["conversations"],
+            **grain_counts,
             "groups": groups,
             "windows": windows,
             "windows_fetched": fetched.windows_fetched,
@@ -358,7 +455,6 @@ def _manifest(
             "records_read": merge_counts.read,
             "duplicates_dropped": merge_counts.duplicates_dropped,
             "outside_period": merge_counts.outside_period,
-            "ongoing_skipped": tallies["ongoing_skipped"],
             "malformed_skipped": tallies["malformed_skipped"] + fetched.rejected_records,
             "requests": stats["requests"],
             "retries": stats["retries"],

@@ -243,7 +243,8 @@ def test_a_full_run_prints_working_links(
     assert result.returncode == 0, result.stderr
     assert s3_user.secret_access_key not in result.stdout + result.stderr
     runs = [orjson.loads(line) for line in result.stdout.splitlines()]
-    assert [r["report"] for r in runs] == ["queue-daily", "agent-hourly"]
+    examples = yaml.safe_load((REPO / "settings.yaml").read_text())["reports"]
+    assert [r["report"] for r in runs] == [report["name"] for report in examples]
     for run in runs:
         for entry in run["files"]:
             got = http_request(entry["url"])

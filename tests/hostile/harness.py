@@ -29,7 +29,7 @@ from app.pipeline.facts import conversation_facts, instant_ms
 from app.pipeline.run import RunOutcome, run_report
 from app.sandbox import records
 from app.sandbox.server import Sandbox
-from app.settings import METRICS, Settings
+from app.settings import Settings, grain_metrics
 from tests.genesys.conftest import Connect, Connected
 
 PERIOD = explicit_period(
@@ -115,7 +115,10 @@ class Harness:
                         "name": "hostile",
                         "timezone": "UTC",
                         "group_by": ["queue_id"],
-                        "metrics": list(METRICS),
+                        # The facts of each record are what these checks read (the NDJSON
+                        # export carries them): the conversation grain.
+                        "grain": "conversation",
+                        "metrics": list(grain_metrics("conversation")),
                         "fetch": "query",
                         "window": "PT2H",
                         "formats": ["csv", "json", "ndjson"],

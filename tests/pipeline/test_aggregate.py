@@ -15,7 +15,9 @@ import pytest
 
 from app.pipeline.aggregate import NAME_KINDS, Aggregator
 from app.pipeline.facts import Facts, conversation_facts
-from app.settings import EXPRESSION_FUNCTIONS, METRICS
+from app.settings import EXPRESSION_FUNCTIONS, ServiceLevelSettings, grain_metrics
+
+METRICS = grain_metrics("conversation")
 
 _BLANK = Facts(
     conversation_id="c",
@@ -31,6 +33,7 @@ _BLANK = Facts(
     answered=0,
     abandoned=0,
     transferred=0,
+    handled=0,
     speed_of_answer_ms=None,
     wait_ms=0,
     talk_ms=0,
@@ -38,6 +41,7 @@ _BLANK = Facts(
     acw_ms=0,
     handle_ms=0,
     duration_ms=0,
+    half_hour="2024-05-01T11:00",
     hour="2024-05-01T11:00",
     day="2024-05-01",
     week="2024-W18",
@@ -46,7 +50,9 @@ _BLANK = Facts(
 
 
 def conv(**fields: Any) -> Facts:
-    """An ended conversation: everything zero or none except ``fields``."""
+    """An ended conversation: everything zero or none except ``fields``; one with handle time
+    was handled unless it says otherwise."""
+    fields.setdefault("handled", int(bool(fields.get("handle_ms"))))
     return replace(_BLANK, **fields)
 
 
@@ -133,13 +139,14 @@ FIVE_METRICS = {
     "answered": 3,
     "abandoned": 1,
     "transferred": 1,
+    "handled": 3,  # c1, c2, c3 carry handle time
     "abandon_rate": 0.25,  # 1 / 4
     "answer_rate": 0.75,  # 3 / 4
     "service_level": 0.5,  # c1 (10 s) and c2 (exactly 20 s) of 4 offered
     "avg_speed_of_answer_seconds": 20.0,  # (10 + 20 + 30) / 3
     "avg_wait_seconds": 25.0,  # (10 + 20 + 30 + 40) / 4 offered
     "avg_duration_seconds": 112.0,  # (150 + 250 + 100 + 40 + 20) / 5 = 560 / 5
-    "avg_talk_seconds": 116.67,  # (100 + 200 + 50) / 3 answered = 116.666...
+    "avg_talk_seconds": 116.67,  # (100 + 200 + 50) / 3 handled = 116.666...
     "avg_hold_seconds": 10.0,  # (20 + 0 + 10) / 3
     "avg_acw_seconds": 10.0,  # (10 + 20 + 0) / 3
     "avg_handle_seconds": 136.67,  # (130 + 220 + 60) / 3 = 136.666...
@@ -190,7 +197,7 @@ def test_ratios_with_a_zero_denominator_are_null() -> None:
 
 
 def test_no_grouping_and_no_conversations_is_one_row_of_zeros_and_nulls() -> None:
-    counts = ("conversations", "offered", "answered", "abandoned", "transferred")
+    counts = ("conversations", "offered", "answered", "abandoned", "transferred", "handled")
     expected: dict[str, Any] = dict.fromkeys(METRICS)  # every other metric null...
     expected |= dict.fromkeys(counts, 0)
     expected["wrapup_codes"] = []  # ...and no wrap-up codes
@@ -229,7 +236,8 @@ def test_service_level_boundary(
     threshold_seconds: float, speeds_ms: list[int], expected: float
 ) -> None:
     calls = [conv(offered=1, answered=1, speed_of_answer_ms=speed) for speed in speeds_ms]
-    row = single_row(calls, ["service_level"], service_level_seconds=threshold_seconds)
+    options = ServiceLevelSettings(default_seconds=threshold_seconds)
+    row = single_row(calls, ["service_level"], service_level=options)
     assert row == {"service_level": expected}
 
 
@@ -264,14 +272,15 @@ def test_handle_percentiles_interpolate_linearly(
     handles_ms: list[int], p50: float, p90: float
 ) -> None:
     calls = [answered_call(handle) for handle in handles_ms]
-    # An unanswered conversation's handle time is not part of the distribution.
-    calls.append(conv(offered=1, abandoned=1, handle_ms=999_000))
+    # A conversation that was not handled is not part of the distribution (as a 0 it would
+    # pull every percentile down).
+    calls.append(conv(offered=1, abandoned=1))
     row = single_row(calls, ["p50_handle_seconds", "p90_handle_seconds"])
     assert row == {"p50_handle_seconds": p50, "p90_handle_seconds": p90}
 
 
-def test_percentiles_are_null_without_answered_conversations() -> None:
-    row = single_row([conv(offered=1, abandoned=1, handle_ms=5_000)], ["p50_handle_seconds"])
+def test_percentiles_are_null_without_handled_conversations() -> None:
+    row = single_row([conv(offered=1, abandoned=1)], ["p50_handle_seconds"])
     assert row == {"p50_handle_seconds": None}
 
 
@@ -340,6 +349,7 @@ def test_included_ongoing_conversations_count_in_conversations_only() -> None:
         "answered": 1,
         "abandoned": 0,
         "transferred": 0,
+        "handled": 1,  # the ended one; the running one's handle time does not count
         "abandon_rate": 0.0,
         "answer_rate": 1.0,
         "service_level": 1.0,

@@ -212,6 +212,7 @@ def test_transferred_call_has_every_fact_as_defined() -> None:
         answered=1,
         abandoned=0,
         transferred=1,
+        handled=1,  # two sessions carry tHandle: one handled conversation
         speed_of_answer_ms=25_000,  # min(25_000, 30_000)
         wait_ms=32_000,  # tAcd 20_000 + 12_000
         talk_ms=300_000,  # tTalk 60_000 + 240_000
@@ -219,6 +220,7 @@ def test_transferred_call_has_every_fact_as_defined() -> None:
         acw_ms=34_000,  # tAcw 4_000 + 30_000
         handle_ms=369_000,  # tHandle 79_000 + 290_000
         duration_ms=450_500,  # 09:07:30.500 - 09:00:00.000
+        half_hour="2024-05-01T11:00",  # 09:00:00Z is 11:00 CEST, the first half of the hour
         hour="2024-05-01T11:00",  # CEST is UTC+2
         day="2024-05-01",
         week="2024-W18",  # Monday 2024-04-29 starts ISO week 18
@@ -455,6 +457,7 @@ def test_record_with_nulls_unknown_fields_and_odd_metrics_is_tolerated() -> None
         answered=0,
         abandoned=0,
         transferred=0,
+        handled=0,
         speed_of_answer_ms=None,
         wait_ms=7_000,  # the one integer tAcd
         talk_ms=0,
@@ -462,6 +465,7 @@ def test_record_with_nulls_unknown_fields_and_odd_metrics_is_tolerated() -> None
         acw_ms=0,
         handle_ms=0,
         duration_ms=None,
+        half_hour="2024-05-01T09:00",
         hour="2024-05-01T09:00",
         day="2024-05-01",
         week="2024-W18",

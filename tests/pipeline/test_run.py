@@ -45,25 +45,44 @@ def _config(tmp_path: Path, **changes: Any) -> Path:
     return path
 
 
+def examples_lookback(examples: list[dict[str, object]], name: str) -> object:
+    report = next(r for r in examples if r["name"] == name)
+    return report.get("lookback", "PT6H")
+
+
 def _files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
-def test_the_demo_produces_both_example_reports(tmp_path: Path) -> None:
+def test_the_demo_produces_every_example_report_in_its_grain(tmp_path: Path) -> None:
     """What `make demo` runs, on the committed settings, with no credentials."""
+    examples = yaml.safe_load((REPO / "settings.yaml").read_text())["reports"]
+    grains = {report["name"]: report.get("grain", "interval") for report in examples}
+    # The examples show both grains (README "Will these numbers match Genesys?").
+    assert set(grains.values()) == {"interval", "conversation"}
     config = _config(tmp_path, sandbox={"jobs": {"delay": "PT0.2S"}})
     result = _cli("run", "--config", str(config), "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     outcomes = [orjson.loads(line) for line in result.stdout.splitlines()]
-    assert [o["report"] for o in outcomes] == ["queue-daily", "agent-hourly"]
+    assert [o["report"] for o in outcomes] == list(grains)
     for outcome in outcomes:
+        grain = grains[outcome["report"]]
         assert outcome["status"] == "succeeded"
         assert {f["format"] for f in outcome["files"]} == {"csv", "json"}
         for entry in outcome["files"]:
             path = Path(entry["path"])
             assert path.is_file() and (path.parent / "manifest.json").is_file()
+            if entry["format"] == "json":
+                assert orjson.loads(path.read_bytes())["grain"] == grain
         manifest = outcome["manifest"]
+        assert manifest["grain"] == grain
         assert manifest["counts"]["conversations"] > 0
+        if grain == "interval":
+            # Every counted event belongs to a counted conversation: at least one each.
+            assert manifest["counts"]["events_counted"] >= manifest["counts"]["conversations"]
+            assert manifest["lookback"] == examples_lookback(examples, outcome["report"])
+        else:
+            assert "events_counted" not in manifest["counts"] and manifest["lookback"] is None
         assert {"start", "end"} <= set(outcome["period"])
     daily = Path(outcomes[0]["files"][0]["path"]).parent
     header = (daily / f"queue-daily_{daily.name}.csv").read_text().splitlines()[0]

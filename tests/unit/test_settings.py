@@ -30,10 +30,21 @@ def test_committed_settings_are_the_embedded_default() -> None:
     assert settings.storage.kind == "local"
     assert settings.storage.directory == Path("reports")
     assert settings.service.state_directory == Path("state")
-    assert [r.name for r in settings.reports] == ["queue-daily", "agent-hourly"]
-    daily, hourly = settings.reports
+    assert [r.name for r in settings.reports] == ["queue-daily", "agent-hourly", "wrapup-journeys"]
+    daily, hourly, journeys = settings.reports
     assert daily.timezone == "Europe/Berlin" and daily.period == "previous_day"
     assert hourly.period == "previous_hour" and "agent_id" in hourly.group_by
+    # Genesys' own counting for the two operational reports, the journey view for the third.
+    assert (daily.grain, hourly.grain, journeys.grain) == ("interval", "interval", "conversation")
+    assert daily.service_level.target_seconds is None  # each queue's own targets
+    assert journeys.group_by == ["wrapup_code"] and "efficiency_score" in journeys.metrics
+
+
+def test_a_custom_metric_may_use_one_defined_before_it() -> None:
+    settings = parse_settings(_minimal(custom_metrics={"a": "answered * 2", "b": "a + 1"}))
+    assert settings.reports[0].custom_metrics == {"a": "answered * 2", "b": "a + 1"}
+    problems = _problems(_minimal(custom_metrics={"b": "a + 1", "a": "answered * 2"}))
+    assert problems == ["reports[0].custom_metrics.b: unknown metric 'a'"]
 
 
 def test_three_kinds_of_problem_are_reported_together(tmp_path: Path) -> None:
@@ -122,7 +133,50 @@ def test_real_environment_needs_credentials() -> None:
         ({"metrics": ["answered", "answered"]}, "reports[0].metrics", "more than once"),
         ({"formats": ["xlsx"]}, "reports[0].formats[0]", "'xlsx' is not allowed"),
         ({"name": "../etc"}, "reports[0].name", "letters, digits"),
-        ({"service_level_seconds": 0}, "reports[0].service_level_seconds", "greater than 0"),
+        # v1's key is named with its replacement.
+        (
+            {"service_level_seconds": 20},
+            "reports[0].service_level_seconds",
+            "replaced by service_level.target_seconds",
+        ),
+        (
+            {"service_level": {"default_seconds": 0}},
+            "reports[0].service_level.default_seconds",
+            "greater than 0",
+        ),
+        (
+            {"service_level": {"target_second": 20}},
+            "reports[0].service_level.target_second",
+            "did you mean 'target_seconds'",
+        ),
+        ({"grain": "event"}, "reports[0].grain", "'event' is not allowed"),
+        ({"lookback": "P32D"}, "reports[0].lookback", "PT0S to P31D"),
+        ({"lookback": "P1M"}, "reports[0].lookback", "no fixed length"),
+        # What a grain cannot compute is refused, naming the key and the other grain.
+        ({"group_by": ["abandoned"]}, "reports[0].group_by", "grain: conversation"),
+        ({"metrics": ["avg_duration_seconds"]}, "reports[0].metrics", "only in grain: conv"),
+        ({"include_ongoing": True}, "reports[0].include_ongoing", "only in grain: conversation"),
+        (
+            {"custom_metrics": {"x": "avg_duration_seconds / 60"}},
+            "reports[0].custom_metrics.x",
+            "unknown metric 'avg_duration_seconds'",
+        ),
+        (
+            {"grain": "conversation", "metrics": ["conversations", "flowouts"]},
+            "reports[0].metrics",
+            "flowouts: only in grain: interval",
+        ),
+        (
+            {"grain": "conversation", "custom_metrics": {"x": "short_abandoned + 1"}},
+            "reports[0].custom_metrics.x",
+            "unknown metric 'short_abandoned'",
+        ),
+        ({"grain": "conversation", "lookback": "PT6H"}, "reports[0]", "lookback: only in grain"),
+        (
+            {"grain": "conversation", "service_level": {"include_flowouts": True}},
+            "reports[0]",
+            "service_level.include_flowouts: only in grain: interval",
+        ),
         ({"fetch": "fast"}, "reports[0].fetch", "'fast' is not allowed"),
         ({"filters": {"media_types": ["phone"]}}, "reports[0].filters.media_types", "phone"),
         ({"custom_metrics": {"x": "answered +"}}, "reports[0].custom_metrics.x", "not an expr"),
@@ -153,6 +207,7 @@ def test_report_problems_name_their_key(report: dict[str, Any], key: str, fragme
 def test_a_group_column_cannot_also_be_a_metric_column() -> None:
     problems = _problems(
         _minimal(
+            grain="conversation",
             group_by=["answered", "queue_id"],
             metrics=["answered"],
             custom_metrics={"queue_name": "offered"},

@@ -1,0 +1,368 @@
+"""Interval grain (report-semantics §1-§3): metric events grouped, with Genesys' own metrics.
+
+Pure and I/O-free. ``IntervalAggregator.add`` takes one conversation's record at a time (the
+merged stream gives each conversation once), keeps the events emitted in the period that pass
+the report's filters, and adds them to running sums per group. Memory grows with the number of
+groups, plus 8 bytes per handle-time event (percentiles need them whole) and per answered event
+(each is compared with its own queue's target once the targets are known, after the stream).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.pipeline.buckets import BUCKETS, local_buckets
+from app.pipeline.events import Event, conversation_events
+from app.pipeline.metrics import (
+    NAME_KINDS,
+    WRAPUP_KIND,
+    efficiency_score,
+    percentile,
+    ratio,
+    seconds,
+    seconds_per,
+    table_columns,
+    table_rows,
+    whole_milliseconds,
+)
+from app.settings import (
+    FLAG_DIMENSIONS,
+    GROUP_BY_FACTS,
+    ReportFilters,
+    ServiceLevelSettings,
+)
+
+__all__ = ["MEDIA_SETTING_KEYS", "IntervalAggregator", "ServiceTargets", "event_filter"]
+
+# The queue's mediaSettings key of each session media type (voice is "call").
+MEDIA_SETTING_KEYS = {
+    "voice": "call",
+    "callback": "callback",
+    "chat": "chat",
+    "email": "email",
+    "message": "message",
+}
+# Genesys metrics the §3 table reads, by their slot in a group's counts and sums.
+_SLOTS = {
+    name: slot
+    for slot, name in enumerate(
+        (
+            "nOffered",
+            "tAnswered",
+            "tAbandon",
+            "tShortAbandon",
+            "tFlowOut",
+            "nTransferred",
+            "tHandle",
+            "tTalk",
+            "tHeld",
+            "tAcw",
+            "tAcd",
+        )
+    )
+}
+_OFFERED, _ANSWERED, _ABANDON, _SHORT, _FLOWOUT, _TRANSFERRED = range(6)
+_HANDLE, _TALK, _HELD, _ACW, _ACD = range(6, 11)
+_EVENT_DIMENSIONS = frozenset(
+    ("queue_id", "agent_id", "media_type", "direction", "division_id", "wrapup_code")
+)
+# A group's queue-and-media pair once it has seen two different ones (§3
+# service_level_target_pct is then null).
+_MIXED = ("", "")
+
+MediaSettings = Mapping[str, Any]
+
+
+class ServiceTargets:
+    """Service-level targets per (queue, media type), from the queues' ``mediaSettings``."""
+
+    def __init__(
+        self, options: ServiceLevelSettings, media_settings: Mapping[str, MediaSettings]
+    ) -> None:
+        self._fixed = (
+            None if options.target_seconds is None else whole_milliseconds(options.target_seconds)
+        )
+        self._default = whole_milliseconds(options.default_seconds)
+        self._media_settings = media_settings
+
+    def _service_level(self, queue: str | None, media: str | None) -> Mapping[str, Any] | None:
+        key = MEDIA_SETTING_KEYS.get(media or "")
+        settings = self._media_settings.get(queue) if queue is not None else None
+        medium = settings.get(key) if isinstance(settings, Mapping) and key else None
+        level = medium.get("serviceLevel") if isinstance(medium, Mapping) else None
+        return level if isinstance(level, Mapping) else None
+
+    def target_ms(self, queue: str | None, media: str | None) -> int:
+        if self._fixed is not None:
+            return self._fixed
+        level = self._service_level(queue, media)
+        duration = level.get("durationMs") if level is not None else None
+        if isinstance(duration, int | float) and not isinstance(duration, bool) and duration > 0:
+            return int(duration)
+        return self._default
+
+    def percentage(self, queue: str | None, media: str | None) -> float | None:
+        level = self._service_level(queue, media)
+        value = level.get("percentage") if level is not None else None
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+            return float(value)
+        return None
+
+
+def event_filter(filters: ReportFilters) -> Callable[[Event], bool]:
+    """§1: the simple filters select events by the event's own dimensions."""
+    tests: list[Callable[[Event], bool]] = []
+    if filters.media_types:
+        media = frozenset(filters.media_types)
+        tests.append(lambda e: e.media_type in media)
+    if filters.directions:
+        directions = frozenset(filters.directions)
+        tests.append(lambda e: e.direction in directions)
+    # Ids in settings are lower-case (settings normalise them); Genesys sends them so too,
+    # but a record is external data, so its side is lowered as well.
+    for ids, field in (
+        (filters.queue_ids, "queue_id"),
+        (filters.user_ids, "agent_id"),
+        (filters.wrapup_codes, "wrapup_code"),
+    ):
+        if ids:
+            tests.append(_id_test(field, frozenset(ids)))
+    if not tests:
+        return lambda event: True
+    return lambda event: all(test(event) for test in tests)
+
+
+def _id_test(field: str, ids: frozenset[str]) -> Callable[[Event], bool]:
+    index = Event._fields.index(field)
+
+    def test(event: Event) -> bool:
+        value = event[index]
+        return isinstance(value, str) and value.lower() in ids
+
+    return test
+
+
+class _Group:
+    __slots__ = (
+        "answers",
+        "conversations",
+        "counts",
+        "handle_values",
+        "last_conversation",
+        "pair",
+        "sums",
+        "wrapup_codes",
+    )
+
+    def __init__(self) -> None:
+        self.conversations = 0
+        self.last_conversation: str | None = None
+        self.counts = [0] * len(_SLOTS)
+        self.sums = [0] * len(_SLOTS)
+        self.handle_values = array("q")
+        # tAnswered values by (queue, media): each is compared with its own target later.
+        self.answers: dict[tuple[str | None, str | None], array[int]] = {}
+        # The one (queue, media) pair of every event so far, _MIXED once there were two.
+        self.pair: tuple[str | None, str | None] | None = None
+        self.wrapup_codes: set[str] = set()
+
+    def add(self, event: Event) -> None:
+        if event.conversation_id != self.last_conversation:
+            # The stream gives each conversation's events together, so a change of id is a
+            # new distinct conversation for this group.
+            self.conversations += 1
+            self.last_conversation = event.conversation_id
+        pair = (event.queue_id, event.media_type)
+        if self.pair is None:
+            self.pair = pair
+        elif self.pair != pair:
+            self.pair = _MIXED
+        if event.wrapup_code is not None:
+            self.wrapup_codes.add(event.wrapup_code)
+        slot = _SLOTS.get(event.name)
+        if slot is None:
+            return
+        self.counts[slot] += 1
+        self.sums[slot] += event.value
+        if slot == _HANDLE:
+            self.handle_values.append(event.value)
+        elif slot == _ANSWERED:
+            values = self.answers.get(pair)
+            if values is None:
+                values = self.answers[pair] = array("q")
+            values.append(event.value)
+
+
+class IntervalAggregator:
+    """Events grouped by ``group_by`` dimensions, with the §3 metrics of every group."""
+
+    grain = "interval"
+
+    def __init__(
+        self,
+        group_by: Sequence[str],
+        *,
+        zone: ZoneInfo,
+        start_ms: int,
+        end_ms: int,
+        filters: ReportFilters | None = None,
+        service_level: ServiceLevelSettings | None = None,
+    ) -> None:
+        unknown = [
+            name for name in group_by if name not in GROUP_BY_FACTS or name in FLAG_DIMENSIONS
+        ]
+        if unknown:
+            raise ValueError(f"cannot group events by {', '.join(unknown)}")
+        if len(set(group_by)) != len(group_by):
+            raise ValueError(f"group_by lists a dimension twice: {', '.join(group_by)}")
+        self._group_by = tuple(group_by)
+        self._key = _key_function(self._group_by, zone)
+        self._start_ms, self._end_ms = start_ms, end_ms
+        self._keep = event_filter(filters or ReportFilters())
+        self._service_level = service_level or ServiceLevelSettings()
+        self._groups: dict[tuple[Any, ...], _Group] = {}
+        self.events_counted = 0
+
+    def events(self, record: Mapping[str, Any]) -> Iterator[Event]:
+        """The events of one record that the report counts (in the period, filters passed)."""
+        keep = self._keep
+        for event in conversation_events(record, self._start_ms, self._end_ms):
+            if keep(event):
+                yield event
+
+    def add(self, event: Event) -> None:
+        key = self._key(event)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group()
+        group.add(event)
+        self.events_counted += 1
+
+    def add_record(self, record: Mapping[str, Any]) -> int:
+        """Count the events of one conversation; returns how many were counted."""
+        before = self.events_counted
+        for event in self.events(record):
+            self.add(event)
+        return self.events_counted - before
+
+    @property
+    def group_count(self) -> int:
+        return len(self._groups)
+
+    def ids_to_resolve(self) -> dict[str, set[str]]:
+        """Ids to look up, by look-up kind. Queues include every queue with answered events or
+        a single queue-and-media group: their ``mediaSettings`` give the service-level
+        targets."""
+        wanted: dict[str, set[str]] = {}
+        for index, dimension in enumerate(self._group_by):
+            kind = NAME_KINDS.get(dimension)
+            if kind is not None:
+                ids = {key[index] for key in self._groups if key[index] is not None}
+                wanted.setdefault(kind, set()).update(ids)
+        for group in self._groups.values():
+            wanted.setdefault(WRAPUP_KIND, set()).update(group.wrapup_codes)
+            queues = {queue for queue, _ in group.answers}
+            if group.pair is not None:
+                queues.add(group.pair[0])
+            queues.discard(None)
+            queues.discard("")
+            wanted.setdefault("queues", set()).update(q for q in queues if q is not None)
+        return {kind: ids for kind, ids in wanted.items() if ids}
+
+    def columns(self, metrics: Sequence[str], custom_metrics: Mapping[str, str]) -> list[str]:
+        return table_columns(self._group_by, metrics, custom_metrics)
+
+    def rows(
+        self,
+        metrics: Sequence[str],
+        custom_metrics: Mapping[str, str],
+        names: Mapping[str, Mapping[str, str]],
+        media_settings: Mapping[str, MediaSettings] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One row per group, sorted by the group values (None first).
+
+        ``media_settings`` maps a queue id to its look-up's ``mediaSettings`` object.
+        """
+        targets = ServiceTargets(self._service_level, media_settings or {})
+        wrapup_names = names.get(WRAPUP_KIND, {})
+        groups = self._groups
+        if not self._group_by and not groups:
+            groups = {(): _Group()}  # a report without grouping always has its one row
+        values = (
+            (key, _metric_values(group, targets, self._service_level, wrapup_names))
+            for key, group in groups.items()
+        )
+        return table_rows(self._group_by, values, metrics, custom_metrics, names)
+
+
+def _key_function(group_by: tuple[str, ...], zone: ZoneInfo) -> Callable[[Event], tuple[Any, ...]]:
+    getters: list[Callable[[Event], Any]] = []
+    for dimension in group_by:
+        if dimension in _EVENT_DIMENSIONS:
+            index = Event._fields.index(dimension)
+            getters.append(lambda event, index=index: event[index])  # type: ignore[misc]
+        else:
+            slot = BUCKETS.index(dimension)
+            getters.append(
+                lambda event, slot=slot: local_buckets(event.emit_ms, zone)[slot]  # type: ignore[misc]
+            )
+    if not getters:
+        return lambda event: ()
+    return lambda event: tuple(getter(event) for getter in getters)
+
+
+def _metric_values(
+    group: _Group,
+    targets: ServiceTargets,
+    options: ServiceLevelSettings,
+    wrapup_names: Mapping[str, str],
+) -> dict[str, Any]:
+    """Every interval-grain metric of a group, unrounded (§3)."""
+    counts, sums = group.counts, group.sums
+    offered = sums[_OFFERED]
+    answered, abandoned = counts[_ANSWERED], counts[_ABANDON]
+    short, flowouts = counts[_SHORT], counts[_FLOWOUT]
+    within = sum(
+        sum(1 for value in values if value <= targets.target_ms(queue, media))
+        for (queue, media), values in group.answers.items()
+    )
+    attempts = answered + abandoned
+    if options.exclude_short_abandons:
+        attempts -= short
+    if options.include_flowouts:
+        attempts += flowouts
+    target_pct = None
+    if group.pair is not None and group.pair != _MIXED and group.pair[0] is not None:
+        target_pct = targets.percentage(*group.pair)
+    handle_values = sorted(group.handle_values)
+    handle_ms, held_ms = sums[_HANDLE], sums[_HELD]
+    return {
+        "conversations": group.conversations,
+        "offered": offered,
+        "answered": answered,
+        "abandoned": abandoned,
+        "short_abandoned": short,
+        "flowouts": flowouts,
+        "transferred": sums[_TRANSFERRED],
+        "handled": counts[_HANDLE],
+        "abandon_rate": ratio(abandoned, offered),
+        "answer_rate": ratio(answered, offered),
+        "service_level": ratio(within, attempts) if attempts > 0 else None,
+        "service_level_target_pct": target_pct,
+        "avg_speed_of_answer_seconds": seconds_per(sums[_ANSWERED], answered),
+        "avg_wait_seconds": seconds_per(sums[_ACD], counts[_ACD]),
+        "avg_abandon_seconds": seconds_per(sums[_ABANDON], abandoned),
+        "avg_talk_seconds": seconds_per(sums[_TALK], counts[_TALK]),
+        "avg_hold_seconds": seconds_per(held_ms, counts[_HELD]),
+        "avg_acw_seconds": seconds_per(sums[_ACW], counts[_ACW]),
+        "avg_handle_seconds": seconds_per(handle_ms, counts[_HANDLE]),
+        "p50_handle_seconds": seconds(percentile(handle_values, 0.5)),
+        "p90_handle_seconds": seconds(percentile(handle_values, 0.9)),
+        "talk_ratio": ratio(sums[_TALK], handle_ms),
+        "hold_ratio": ratio(held_ms, handle_ms),
+        "efficiency_score": efficiency_score(held_ms, handle_ms),
+        "wrapup_codes": sorted({wrapup_names.get(code, code) for code in group.wrapup_codes}),
+    }
