@@ -1917,6 +1917,25 @@ CASES: list[Case] = [
         ],
     ),
     Case(
+        id="interval-target-pct-null-with-a-queueless-event",
+        records=[SEQUENCE],
+        report=report(
+            "target-pct-queueless",
+            group_by=["media_type"],
+            metrics=["conversations", "handled", "service_level_target_pct"],
+        ),
+        period=HOUR_10,
+        expected_rows=[
+            {
+                "media_type": "voice",
+                "conversations": 1,
+                "handled": 2,
+                # Sales' events and Ben's queue-less ones: not every event has Sales
+                "service_level_target_pct": None,
+            }
+        ],
+    ),
+    Case(
         id="interval-target-seconds-below-a-queue-target",
         records=TWO_QUEUES,
         report=report(

@@ -246,6 +246,9 @@ class OracleReport:
             refused = [m for m in self.metrics if m in INTERVAL_ONLY_METRICS]
         if refused:
             raise ValueError(f"not available in the {self.grain} grain: {refused}")
+        bad_names = [n for n in self.custom_metrics if not n.isidentifier() or n in METRICS_V2]
+        if bad_names:
+            raise ValueError(f"custom metric names must be new identifiers: {bad_names}")
         group_columns = {c for d in self.group_by for c in _group_columns(d)}
         clashes = group_columns & (set(self.metrics) | set(self.custom_metrics))
         if clashes:

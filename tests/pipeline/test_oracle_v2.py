@@ -213,6 +213,7 @@ def test_report_defaults_follow_the_contract() -> None:
             {"grain": "conversation", "metrics": ["answered"], "group_by": ["answered"]},
             "group column",
         ),
+        ({"metrics": ["offered"], "custom_metrics": {"offered": "answered"}}, "custom metric"),
     ],
 )
 def test_report_refuses_what_check_config_refuses(settings: dict[str, Any], complaint: str) -> None:
