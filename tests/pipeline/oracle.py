@@ -47,6 +47,7 @@ __all__ = [
     "conversation_facts",
     "conversation_metrics",
     "evaluate_custom",
+    "event_matches",
     "exact_percentile_ms",
     "expected_columns",
     "expected_report",
@@ -55,6 +56,7 @@ __all__ = [
     "matches_filters",
     "percentile_ms",
     "select_conversations",
+    "service_level_target_ms",
 ]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
