@@ -34,7 +34,6 @@ from app.genesys.fetch import data_availability
 from app.genesys.lookups import NameResolver
 from app.models import LocalFile, Period, Window, iso_utc
 from app.periods import lookback_windows, split_windows
-from app.pipeline.aggregate import Aggregator
 from app.pipeline.export import (
     ExportedFile,
     NdjsonWriter,
@@ -43,8 +42,16 @@ from app.pipeline.export import (
     write_csv,
     write_json,
 )
-from app.pipeline.facts import MalformedRecord, conversation_facts
+from app.pipeline.facts import MalformedRecord
 from app.pipeline.fetch import FetchResult, WindowFetcher
+from app.pipeline.grains import (
+    Grouped,
+    count_record,
+    new_aggregator,
+    new_tallies,
+    selection_ms,
+    selection_start,
+)
 from app.pipeline.interval import IntervalAggregator
 from app.pipeline.merge import MergeCounts, unique_records
 from app.pipeline.spool import merge_spools, reduce_spools
@@ -242,37 +249,6 @@ def _spool_directory(settings: Settings, report: ReportSettings) -> Iterator[Pat
             log.warning("could not remove the spool directory %s: %s", path, exc)
 
 
-Grouped = Aggregator | IntervalAggregator
-
-
-def new_aggregator(report: ReportSettings, period: Period) -> Grouped:
-    """The report's grain's aggregator over ``period``."""
-    if report.grain == "conversation":
-        return Aggregator(
-            report.group_by,
-            service_level=report.service_level,
-            include_ongoing=report.include_ongoing,
-        )
-    return IntervalAggregator(
-        report.group_by,
-        zone=ZoneInfo(report.timezone),
-        start_ms=_ms(period.start),
-        end_ms=_ms(period.end),
-        filters=report.filters,
-        service_level=report.service_level,
-    )
-
-
-def selection_start(report: ReportSettings, period: Period) -> datetime:
-    """The earliest conversationStart a report reads (§1): the look-back's start in the
-    interval grain, the period's start in the conversation grain."""
-    return period.start - report.lookback if report.grain == "interval" else period.start
-
-
-def _ms(moment: datetime) -> int:
-    return round(moment.timestamp() * 1000)
-
-
 async def _process(
     report: ReportSettings,
     period: Period,
@@ -285,18 +261,12 @@ async def _process(
     zone = ZoneInfo(report.timezone)
     aggregator = new_aggregator(report, period)
     counts = MergeCounts()
-    tallies = {
-        "conversations": 0,
-        "events_counted": 0,
-        "ongoing_counted": 0,
-        "ongoing_skipped": 0,
-        "malformed_skipped": 0,
-    }
+    tallies = new_tallies()
     ndjson_format = next((f for f in report.formats if f.startswith("ndjson")), None)
     # Intermediate merges (hundreds of windows) are file work: off the event loop.
     spools = await in_thread(reduce_spools, fetched.spools, workdir)
     lines = merge_spools(spools, workdir)
-    records = unique_records(lines, _ms(selection_start(report, period)), _ms(period.end), counts)
+    records = unique_records(lines, *selection_ms(report, period), counts)
     facts_file = None
     async with contextlib.AsyncExitStack() as stack:
         writer = None
@@ -310,10 +280,7 @@ async def _process(
             if index % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # keep the loop (heartbeats, signals) responsive
             try:
-                if isinstance(aggregator, IntervalAggregator):
-                    rows = await _count_events(aggregator, record, tallies)
-                else:
-                    rows = _count_facts(aggregator, record, report, zone, tallies)
+                rows = count_record(aggregator, record, report, zone, tallies)
             except MalformedRecord as exc:
                 tallies["malformed_skipped"] += 1
                 log.warning("report %s: skipping a malformed record: %s", report.name, exc)
@@ -324,36 +291,6 @@ async def _process(
         if writer is not None:
             facts_file = await writer.finish()
     return aggregator, counts, tallies, facts_file
-
-
-async def _count_events(
-    aggregator: IntervalAggregator, record: dict[str, Any], tallies: dict[str, int]
-) -> list[dict[str, Any]]:
-    events = list(aggregator.events(record))
-    for event in events:
-        aggregator.add(event)
-    if events:
-        tallies["conversations"] += 1
-        tallies["events_counted"] += len(events)
-        if record.get("conversationEnd") is None:
-            tallies["ongoing_counted"] += 1
-    return [event._asdict() for event in events]
-
-
-def _count_facts(
-    aggregator: Aggregator,
-    record: dict[str, Any],
-    report: ReportSettings,
-    zone: ZoneInfo,
-    tallies: dict[str, int],
-) -> list[dict[str, Any]]:
-    facts = conversation_facts(record, zone)
-    if not facts.ended and not report.include_ongoing:
-        tallies["ongoing_skipped"] += 1
-        return []
-    tallies["conversations"] += 1
-    aggregator.add(facts)
-    return [facts.as_dict()]
 
 
 async def _resolve_names(

@@ -1,4 +1,5 @@
-"""Acceptance (issue 4): every number of a report equals an independent computation.
+"""Acceptance (issues 4 and 11): every number of a report, in both grains, equals an independent
+computation.
 
 Each scenario starts a sandbox (a seed, a pinned ``now``), runs one or more reports over one
 period end to end with ``run_report`` (windows fetched concurrently over 127.0.0.1, spooled,
@@ -26,13 +27,15 @@ from app.models import Period
 from app.periods import explicit_period, previous_period
 from app.pipeline.run import run_report
 from app.sandbox.org import Organisation
-from app.settings import METRICS, ReportSettings, Settings
+from app.settings import FLAG_DIMENSIONS, ReportSettings, Settings, grain_metrics
 from tests.genesys import conftest as genesys_fixtures
 from tests.genesys.conftest import Connect
-from tests.pipeline.oracle import Expected, expected_columns, expected_report
+from tests.pipeline.oracle import Expected, OracleReport, expected_columns, expected_report
 
 BERLIN = "Europe/Berlin"
-ALL_METRICS: list[str] = list(METRICS)
+# Every metric of the report's grain (each report below runs in both grains).
+ALL_METRICS = "all"
+GRAINS = ("interval", "conversation")
 CUSTOM_METRICS = {
     # None where answered is 0 (avg_talk_seconds is null then): a null operand.
     "talk_minutes": "avg_talk_seconds * answered / 60",
@@ -68,6 +71,9 @@ class Scenario:
     expect_ongoing: bool = False
     hours: float | None = None  # the period's length, when the scenario is about it
     crosses_utc_midnight: bool = False
+    # Interval grain: some counted events must come from conversations started before the
+    # period (busy enough at the period's start for that to be certain).
+    expect_carried_over: bool = False
     sandbox: dict[str, Any] = field(default_factory=dict)
 
     def make_period(self) -> Period:
@@ -97,6 +103,8 @@ SCENARIOS = [
                 "fetch": "query",  # 23 hourly windows fetched concurrently, overlaps merged
             },
             {"group_by": ["hour"], "metrics": ALL_METRICS},  # auto: the async jobs API
+            # 02:00-03:00 does not exist on the wall clock: no half hour bucket there.
+            {"group_by": ["half_hour"], "metrics": ALL_METRICS, "fetch": "query"},
         ],
     ),
     Scenario(
@@ -115,6 +123,8 @@ SCENARIOS = [
                 "fetch": "query",
             },
             {"group_by": ["agent_id", "media_type"], "metrics": ALL_METRICS},
+            # 02:00-03:00 twice: each of its half-hour buckets holds two real half hours.
+            {"group_by": ["half_hour", "queue_id"], "metrics": ALL_METRICS},
         ],
     ),
     Scenario(
@@ -164,16 +174,13 @@ SCENARIOS = [
             {
                 "group_by": ["queue_id"],
                 "metrics": ALL_METRICS,
-                "service_level_seconds": 30,
+                "service_level": {"default_seconds": 30},
                 "custom_metrics": CUSTOM_METRICS,
             },
             {"group_by": ["hour"], "metrics": ALL_METRICS},
             # A flag as a dimension: its column is the flag, so the metric of that name is left
             # out (a group column and a metric column cannot share a name).
-            {
-                "group_by": ["abandoned", "transferred"],
-                "metrics": [m for m in ALL_METRICS if m not in ("abandoned", "transferred")],
-            },
+            {"group_by": ["abandoned", "transferred"], "metrics": ALL_METRICS},
         ],
     ),
     Scenario(
@@ -195,6 +202,41 @@ SCENARIOS = [
                 "custom_metrics": CUSTOM_METRICS,
                 "window": "P1D",
                 "fetch": "query",
+            },
+        ],
+    ),
+    Scenario(
+        id="lookback-busy-morning-same-utc-day-seed7",
+        seed=7,
+        now=_at("2024-05-02T10:30:00Z"),
+        timezone="UTC",
+        period=("2024-05-01T10:00:00Z", "2024-05-01T12:00:00Z"),
+        hours=2,
+        expect_carried_over=True,
+        reports=[
+            # No UTC midnight in the look-back: the period's first window finds them.
+            {"group_by": ["half_hour"], "metrics": ALL_METRICS, "fetch": "query"},
+            {"group_by": ["queue_id"], "metrics": ALL_METRICS, "lookback": "PT30M"},
+            {"group_by": ["agent_id"], "metrics": ALL_METRICS, "lookback": "PT0S"},
+        ],
+    ),
+    Scenario(
+        id="lookback-probe-across-utc-midnight-seed5",
+        seed=5,
+        now=_at("2024-05-02T10:30:00Z"),
+        timezone="UTC",
+        period=("2024-05-02T00:00:00Z", "2024-05-02T03:00:00Z"),
+        hours=3,
+        peak_per_hour=600,  # busy enough that conversations are in progress at midnight
+        expect_carried_over=True,
+        reports=[
+            # Conversations of 1 May still active at midnight come from one probe window.
+            {"group_by": ["half_hour"], "metrics": ALL_METRICS, "fetch": "query"},
+            {
+                "group_by": ["queue_id", "media_type"],
+                "metrics": ALL_METRICS,
+                "fetch": "query",
+                "lookback": "PT2H",
             },
         ],
     ),
@@ -255,15 +297,33 @@ def _names(org: Organisation) -> dict[str, dict[str, str]]:
     }
 
 
+def _in_grain(report: dict[str, Any], grain: str) -> dict[str, Any] | None:
+    """A scenario's report in one grain, or None where the grain cannot show it."""
+    if grain == "interval" and FLAG_DIMENSIONS & set(report["group_by"]):
+        return None  # an event has no flags
+    adapted = {**report, "grain": grain}
+    if adapted["metrics"] == ALL_METRICS:
+        # A flag's column is the flag, so the metric of that name is left out (a group column
+        # and a metric column cannot share a name).
+        adapted["metrics"] = [m for m in grain_metrics(grain) if m not in report["group_by"]]
+    if grain == "interval":
+        adapted.pop("include_ongoing", None)  # the interval grain counts what has happened
+    else:
+        adapted.pop("lookback", None)  # the conversation grain reads the period's starts
+    return adapted
+
+
 def _settings(scenario: Scenario, directory: Path) -> Settings:
     reports = [
         {
-            "name": f"r{index}-{'-'.join(report['group_by']) or 'all'}",
+            "name": f"r{index}-{grain}-{'-'.join(report['group_by']) or 'all'}",
             "timezone": scenario.timezone,
             "formats": ["json"],
-            **report,
+            **adapted,
         }
         for index, report in enumerate(scenario.reports)
+        for grain in GRAINS
+        if (adapted := _in_grain(report, grain)) is not None
     ]
     return Settings.model_validate(
         {
@@ -272,6 +332,23 @@ def _settings(scenario: Scenario, directory: Path) -> Settings:
             "reports": reports,
         }
     )
+
+
+async def _media_settings(connected: Any) -> dict[str, Any]:
+    """Each queue's ``mediaSettings`` as the sandbox's queue look-up serves it."""
+    settings: dict[str, Any] = {}
+    page, pages = 1, 1
+    while page <= pages:
+        response = await connected.client.request(
+            "GET",
+            "/api/v2/routing/queues",
+            params={"pageSize": "100", "pageNumber": str(page)},
+            what="queues for the oracle",
+        )
+        body = response.body
+        settings |= {q["id"]: q["mediaSettings"] for q in body["entities"] if "mediaSettings" in q}
+        pages, page = body["pageCount"], page + 1
+    return settings
 
 
 def _key(row: dict[str, Any], columns: list[str]) -> str:
@@ -339,8 +416,8 @@ async def test_every_number_equals_the_oracle(
         assert period.end - period.start == timedelta(hours=scenario.hours)
     if scenario.crosses_utc_midnight:
         assert period.start.date() != (period.end - timedelta(milliseconds=1)).date()
-    truth = sandbox.ground_truth(_ms(period.start), _ms(period.end))
     names = _names(sandbox.org)
+    media_settings = await _media_settings(connected)
     settings = _settings(scenario, tmp_path / "reports")
 
     problems: list[str] = []
@@ -348,14 +425,39 @@ async def test_every_number_equals_the_oracle(
         outcome = await run_report(settings, report, period, connected.client)
         assert outcome.status == "succeeded"
         document = _json_document(outcome.files)
-        expected = expected_report(truth, report, period, names)
-        columns = expected_columns(report, METRICS)
+        # The interval grain reads conversations that started up to the look-back before.
+        first = period.start - report.lookback if report.grain == "interval" else period.start
+        truth = sandbox.ground_truth(_ms(first), _ms(period.end))
+        expected = expected_report(
+            truth,
+            OracleReport.from_settings(report),
+            period,
+            names,
+            media_settings=media_settings,
+        )
+        columns = expected_columns(report)
 
         # The data must exercise what the scenario is about, or the comparison proves little.
         assert expected.conversations > 50
         assert expected.rows
         if scenario.expect_ongoing:
             assert sum(not f.ended for f in expected.facts) > 0
+        if report.grain == "interval" and scenario.expect_carried_over and report.lookback:
+            # The look-back must matter: some counted events belong to conversations that
+            # started before the period (the fetch found them through its probe windows or jobs).
+            started = {r["conversationId"]: r["conversationStart"] for r in truth}
+            carried = {
+                e.conversation_id
+                for e in expected.events
+                if datetime.fromisoformat(started[e.conversation_id]) < period.start
+            }
+            assert carried, f"{report.name}: no event of a conversation started before the period"
+            if report.fetch == "query":
+                # One probe per UTC midnight in (start - lookback, start], none otherwise.
+                day = 86_400_000
+                last_midnight = _ms(period.start) // day * day
+                crossings = len(range(last_midnight, _ms(period.start - report.lookback), -day))
+                assert outcome.manifest["counts"]["lookback_windows"] == crossings
 
         counts = outcome.manifest["counts"]
         label = f"{scenario.id} / {report.name}"
@@ -364,11 +466,13 @@ async def test_every_number_equals_the_oracle(
                 f"{label}: manifest conversations {counts['conversations']}, "
                 f"oracle {expected.conversations}"
             )
-        if counts["ongoing_skipped"] != expected.ongoing_skipped:
+        grain_count = "events_counted" if report.grain == "interval" else "ongoing_skipped"
+        if counts[grain_count] != getattr(expected, grain_count):
             problems.append(
-                f"{label}: manifest ongoing_skipped {counts['ongoing_skipped']}, "
-                f"oracle {expected.ongoing_skipped}"
+                f"{label}: manifest {grain_count} {counts[grain_count]}, "
+                f"oracle {getattr(expected, grain_count)}"
             )
+        assert document["grain"] == outcome.manifest["grain"] == report.grain
         if document["columns"] != columns:
             problems.append(f"{label}: columns {document['columns']} != {columns}")
         assert document["group_by"] == list(report.group_by)
