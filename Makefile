@@ -37,6 +37,7 @@ check-config: install
 # Benchmarks (not part of the tests): figures and ratios against the tutorial's approach.
 bench: install
 	$(BIN)/python -m tests.benchmarks.bench_fetch
+	$(BIN)/python -m tests.benchmarks.bench_lookback
 	$(BIN)/python -m tests.benchmarks.bench_process
 
 # ministack, the S3 test server, from its own .venv-s3 (the tests start one themselves when

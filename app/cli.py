@@ -27,6 +27,7 @@ from app.models import Period
 if TYPE_CHECKING:
     from app.pipeline.run import RunOutcome
 from app.periods import explicit_period, parse_instant, report_period, split_windows
+from app.pipeline.grains import lookback_probes
 from app.regions import SANDBOX
 from app.settings import (
     ReportSettings,
@@ -235,7 +236,8 @@ def _report(settings: Settings, name: str) -> ReportSettings:
 def _query(args: argparse.Namespace, settings: Settings) -> int:
     report = _report(settings, args.report)
     period = _period(args, report)
-    for window in split_windows(period, report.window):
+    # What a run with fetch: query asks: the look-back's probe windows, then the period's.
+    for window in lookback_probes(report, period) + split_windows(period, report.window):
         body = details_query(report.filters, window).page(1, settings.genesys.page_size).body()
         sys.stdout.write(orjson.dumps(body).decode() + "\n")
     return 0

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.models import Period
+from app.models import Period, Window
+from app.periods import lookback_windows
 from app.pipeline.aggregate import Aggregator
 from app.pipeline.facts import conversation_facts
 from app.pipeline.interval import IntervalAggregator
@@ -21,6 +22,7 @@ from app.settings import ReportSettings
 __all__ = [
     "Grouped",
     "count_record",
+    "lookback_probes",
     "new_aggregator",
     "new_tallies",
     "selection_ms",
@@ -56,6 +58,12 @@ def selection_start(report: ReportSettings, period: Period) -> datetime:
 
 def ms(moment: datetime) -> int:
     return round(moment.timestamp() * 1000)
+
+
+def lookback_probes(report: ReportSettings, period: Period) -> list[Window]:
+    """The query windows before the period that the interval grain's look-back needs (jobs need
+    none: they return every conversation active in their interval)."""
+    return lookback_windows(period, report.lookback) if report.grain == "interval" else []
 
 
 def selection_ms(report: ReportSettings, period: Period) -> tuple[int, int]:

@@ -33,7 +33,7 @@ from app.genesys.client import GenesysClient
 from app.genesys.fetch import data_availability
 from app.genesys.lookups import NameResolver
 from app.models import LocalFile, Period, Window, iso_utc
-from app.periods import lookback_windows, split_windows
+from app.periods import split_windows
 from app.pipeline.export import (
     ExportedFile,
     NdjsonWriter,
@@ -47,6 +47,7 @@ from app.pipeline.fetch import FetchResult, WindowFetcher
 from app.pipeline.grains import (
     Grouped,
     count_record,
+    lookback_probes,
     new_aggregator,
     new_tallies,
     selection_ms,
@@ -160,11 +161,7 @@ async def run_report(
         strategy = await choose_strategy(client, report, period, len(windows))
         # Jobs return every conversation active in their interval (reference §5.1), so the
         # look-back costs them nothing; the query needs windows before the period.
-        probes = (
-            lookback_windows(period, report.lookback)
-            if report.grain == "interval" and strategy == "query"
-            else []
-        )
+        probes = lookback_probes(report, period) if strategy == "query" else []
         fetch_windows = _job_windows(period) if strategy == "jobs" else probes + windows
         progress.windows_planned(len(fetch_windows))
         fetcher = WindowFetcher(

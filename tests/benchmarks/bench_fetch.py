@@ -174,7 +174,9 @@ async def run_ours(args: argparse.Namespace, period: Period, workdir: Path) -> O
         window=timedelta(hours=1),
         fetch="query",
         group_by=["queue_id"],
-        include_ongoing=True,  # every conversation reaches the facts file, to compare ids
+        # Every conversation reaches the facts file (conversation grain), to compare ids.
+        grain="conversation",
+        include_ongoing=True,
         formats=["csv", "json", "ndjson"],
     )
     genesys = GenesysSettings(

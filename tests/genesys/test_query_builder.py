@@ -139,13 +139,32 @@ def test_query_output_for_the_committed_settings_is_valid(report: str) -> None:
     assert bodies[-1]["interval"].endswith("2024-10-27T23:00:00.000Z")
 
 
+def test_query_prints_the_look_back_probe_before_the_period_windows() -> None:
+    # A UTC day starts at a UTC midnight: conversations of the previous UTC day still active
+    # then are found by one one-millisecond window just before it.
+    result = _run_query(
+        "--report", "agent-hourly", "--start", "2024-05-01T00:00Z", "--end", "2024-05-01T03:00Z"
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    intervals = [orjson.loads(line)["interval"] for line in result.stdout.splitlines()]
+    assert intervals == [
+        "2024-04-30T23:59:59.999Z/2024-05-01T00:00:00.000Z",
+        "2024-05-01T00:00:00.000Z/2024-05-01T01:00:00.000Z",
+        "2024-05-01T01:00:00.000Z/2024-05-01T02:00:00.000Z",
+        "2024-05-01T02:00:00.000Z/2024-05-01T03:00:00.000Z",
+    ]
+
+
 def test_query_with_a_calendar_period_needs_no_credentials(tmp_path: Path) -> None:
     secret = "query-secret-value-123"
     config = tmp_path / "real.yaml"
     config.write_text(
         "genesys:\n  environment: mypurecloud.ie\n  client_id: abc\n"
         "  client_secret: ${GR_SECRET}\n"
+        # No look-back: whether a Dublin day starts at a UTC midnight (and so needs a probe
+        # window, pinned below) depends on the season of today's date.
         "reports:\n  - name: r\n    timezone: Europe/Dublin\n    window: PT6H\n"
+        "    lookback: PT0S\n"
     )
     result = _run_query(
         "--config", str(config), "--report", "r", "--period", "previous_day",

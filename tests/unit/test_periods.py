@@ -8,8 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.durations import parse_duration
 from app.periods import (
     explicit_period,
+    lookback_windows,
     parse_instant,
     previous_period,
     report_period,
@@ -157,3 +159,35 @@ def test_explicit_period_needs_offsets_and_order() -> None:
     with pytest.raises(ValueError, match="no UTC offset"):
         parse_instant("2024-05-01T00:00")
     assert parse_instant("2024-05-01T00:00Z") == utc(2024, 5, 1)
+
+
+@pytest.mark.parametrize(
+    ("start", "lookback", "probes"),
+    [
+        # No UTC midnight in (start - lookback, start]: the first window finds them all.
+        ("2024-05-01T10:00:00Z", "PT6H", []),
+        ("2024-04-30T22:00:00Z", "PT6H", []),  # a Berlin day: 16:00-22:00 UTC, one UTC day
+        ("2024-05-01T06:00:00Z", "PT6H", []),  # starts exactly at midnight: nothing before it
+        ("2024-05-01T00:00:00Z", "PT0S", []),
+        # One midnight: one probe just before it.
+        ("2024-05-01T00:00:00Z", "PT6H", ["2024-04-30T23:59:59.999Z/2024-05-01T00:00:00.000Z"]),
+        ("2024-05-01T02:00:00Z", "PT6H", ["2024-04-30T23:59:59.999Z/2024-05-01T00:00:00.000Z"]),
+        # Three days back: one probe per midnight, oldest first.
+        (
+            "2024-05-01T02:00:00Z",
+            "P2DT3H",
+            [
+                "2024-04-28T23:59:59.999Z/2024-04-29T00:00:00.000Z",
+                "2024-04-29T23:59:59.999Z/2024-04-30T00:00:00.000Z",
+                "2024-04-30T23:59:59.999Z/2024-05-01T00:00:00.000Z",
+            ],
+        ),
+    ],
+)
+def test_lookback_probes_one_millisecond_before_each_utc_midnight(
+    start: str, lookback: str, probes: list[str]
+) -> None:
+    begin = datetime.fromisoformat(start)
+    period = explicit_period(begin, begin + timedelta(hours=1), "Europe/Berlin")
+    windows = lookback_windows(period, parse_duration(lookback))
+    assert [w.interval for w in windows] == probes
