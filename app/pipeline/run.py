@@ -189,7 +189,7 @@ async def run_report(
             columns = aggregator.columns(report.metrics, report.custom_metrics)
             rows = aggregator.rows(report.metrics, report.custom_metrics, names, media_settings)
             progress.stage("writing")
-            files = await _write_exports(report, period, staging, columns, rows, started)
+            files = await _write_exports(report, period, staging, columns, rows, started, tallies)
             if facts_file is not None:
                 files.append(facts_file)
             manifest = _manifest(
@@ -314,7 +314,18 @@ async def _write_exports(
     columns: list[str],
     rows: list[dict[str, Any]],
     generated: datetime,
+    tallies: dict[str, int] | None = None,
 ) -> list[ExportedFile]:
+    # What the numbers are (§6): the grain, and in the interval grain the look-back and how
+    # many events were counted, so the JSON alone says how to read it.
+    interval = report.grain == "interval"
+    counted = tallies or new_tallies()
+    reading: dict[str, Any] = {"grain": report.grain}
+    if interval:
+        reading |= {
+            "lookback": format_duration(report.lookback),
+            "events_counted": counted["events_counted"],
+        }
     files = []
     for fmt in report.formats:
         if fmt.startswith("ndjson"):
@@ -325,7 +336,7 @@ async def _write_exports(
         else:
             document = {
                 "report": report.name,
-                "grain": report.grain,
+                **reading,
                 "period": period_document(period),
                 "generated_at": iso_utc(generated),
                 "group_by": list(report.group_by),

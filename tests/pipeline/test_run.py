@@ -73,7 +73,16 @@ def test_the_demo_produces_every_example_report_in_its_grain(tmp_path: Path) -> 
             path = Path(entry["path"])
             assert path.is_file() and (path.parent / "manifest.json").is_file()
             if entry["format"] == "json":
-                assert orjson.loads(path.read_bytes())["grain"] == grain
+                document = orjson.loads(path.read_bytes())
+                assert document["grain"] == grain
+                if grain == "interval":
+                    assert (
+                        document["events_counted"]
+                        == outcome["manifest"]["counts"]["events_counted"]
+                    )
+                    assert document["lookback"] == outcome["manifest"]["lookback"]
+                else:
+                    assert "events_counted" not in document and "lookback" not in document
         manifest = outcome["manifest"]
         assert manifest["grain"] == grain
         assert manifest["counts"]["conversations"] > 0
