@@ -21,7 +21,14 @@ from zoneinfo import ZoneInfoNotFoundError
 import pytest
 
 from app.sandbox.generate import HOURLY_FACTOR, ConversationSource, VolumeProfile
-from app.sandbox.org import Entity, Organisation, build_organisation, random_uuid
+from app.sandbox.org import (
+    MEDIA_SETTINGS_MEDIA,
+    Entity,
+    Organisation,
+    ServiceLevel,
+    build_organisation,
+    random_uuid,
+)
 from app.sandbox.records import (
     MS_PER_DAY,
     MS_PER_HOUR,
@@ -252,6 +259,54 @@ def test_departed_agents_and_deleted_queues_differ_between_seeds() -> None:
     a, b = build_organisation(5), build_organisation(6)
     assert {u.id for u in a.departed_users}.isdisjoint(u.id for u in b.departed_users)
     assert a.deleted_queues[0].id != b.deleted_queues[0].id
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 5, 7, 11, 12])
+def test_queue_media_settings(seed: int) -> None:
+    org = build_organisation(seed)
+    assert org == build_organisation(seed)
+    assert set(org.media_settings) == {q.id for q in org.queues}
+    missing = 0
+    for queue in org.queues:
+        settings = org.media_settings[queue.id]
+        assert set(settings) <= set(MEDIA_SETTINGS_MEDIA)
+        missing += len(MEDIA_SETTINGS_MEDIA) - len(settings)
+        for medium, setting in settings.items():
+            level = setting.service_level
+            assert 0 < level.percentage <= 1 and level.duration_ms > 0
+            assert setting.alerting_timeout_seconds > 0
+            assert org.service_level(queue.id, "voice" if medium == "call" else medium) == level
+        for medium in set(MEDIA_SETTINGS_MEDIA) - set(settings):
+            assert org.service_level(queue.id, "voice" if medium == "call" else medium) is None
+        # An email may wait hours where a call waits seconds: one threshold cannot fit both.
+        if "email" in settings:
+            assert settings["email"].service_level.duration_ms >= 3_600_000
+        if "call" in settings:
+            assert settings["call"].service_level.duration_ms <= 60_000
+    assert missing >= 1  # reports must meet a queue without a target for a medium
+    # Targets differ between queues, and the common default is among them.
+    for medium in MEDIA_SETTINGS_MEDIA:
+        levels = {s[medium].service_level for s in org.media_settings.values() if medium in s}
+        assert len(levels) >= 2, medium
+    calls = {s["call"].service_level for s in org.media_settings.values() if "call" in s}
+    assert ServiceLevel(0.8, 20_000) in calls
+    # The look-ups know no deleted queue, and neither do the targets.
+    assert org.service_level(org.deleted_queues[0].id, "voice") is None
+    assert org.service_level(org.queues[0].id, "cobrowse") is None
+
+
+def test_queue_media_settings_differ_between_seeds() -> None:
+    def shape(seed: int) -> list[tuple[str, tuple[str, ...]]]:
+        org = build_organisation(seed)
+        return [(q.name, tuple(sorted(org.media_settings[q.id]))) for q in org.queues]
+
+    def targets(seed: int) -> list[ServiceLevel]:
+        org = build_organisation(seed)
+        settings = [org.media_settings[q.id] for q in org.queues]
+        return [s["call"].service_level for s in settings if "call" in s]
+
+    assert len({tuple(shape(seed)) for seed in range(1, 7)}) > 1
+    assert len({tuple(targets(seed)) for seed in range(1, 7)}) > 1
 
 
 def test_a_hand_built_organisation_without_gone_entities_still_generates() -> None:

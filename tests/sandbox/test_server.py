@@ -795,6 +795,43 @@ async def test_lookup_by_id_and_bad_paging(
     assert status == 400 and "pageNumber" in payload["message"]
 
 
+async def test_queues_carry_their_media_settings(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession
+) -> None:
+    token = await get_token(http, sandbox)
+    status, payload, _ = await call(
+        http, sandbox, "GET", "/api/v2/routing/queues", token, params={"pageSize": "100"}
+    )
+    assert status == 200
+    org = sandbox.sandbox.org
+    served = {e["id"]: e["mediaSettings"] for e in payload["entities"]}
+    assert set(served) == {q.id for q in org.queues}
+    media_served = 0
+    for queue in org.queues:
+        settings = served[queue.id]
+        # The SDK's QueueMediaSettings shape, with the organisation's own values.
+        assert settings == {
+            medium: {
+                "alertingTimeoutSeconds": setting.alerting_timeout_seconds,
+                "serviceLevel": {
+                    "percentage": setting.service_level.percentage,
+                    "durationMs": setting.service_level.duration_ms,
+                },
+            }
+            for medium, setting in org.media_settings[queue.id].items()
+        }
+        media_served += len(settings)
+        for entry in settings.values():
+            level = entry["serviceLevel"]
+            assert isinstance(level["durationMs"], int) and isinstance(level["percentage"], float)
+    assert 0 < media_served < 5 * len(org.queues)  # some queue lacks a medium
+    targets = {(e["call"]["serviceLevel"]["durationMs"]) for e in served.values() if "call" in e}
+    assert len(targets) > 1
+    # Only queues carry media settings.
+    status, payload, _ = await call(http, sandbox, "GET", "/api/v2/users", token)
+    assert status == 200 and all("mediaSettings" not in e for e in payload["entities"])
+
+
 async def test_records_refer_to_known_entities_or_to_departed_ones(
     sandbox: RunningSandbox, http: aiohttp.ClientSession
 ) -> None:
