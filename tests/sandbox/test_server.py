@@ -202,7 +202,18 @@ async def test_metric_range_example(sandbox: RunningSandbox, http: aiohttp.Clien
     [
         ({"interval": "2024-05-01T00:00:00Z"}, 400, "invalid.date", "2024-05-01T00:00:00Z"),
         ({"interval": "2024-05-01T02:00:00Z/2024-05-01T01:00:00Z"}, 400, "bad.request", ""),
-        ({"interval": "2024-03-01T00:00:00Z/2024-05-01T00:00:00Z"}, 400, "bad.request", "31"),
+        ({"interval": "2024-03-01T00:00:00Z/2024-05-01T00:00:00Z"}, 400, "bad.request", "7 days"),
+        (
+            {
+                "interval": "2024-03-01T00:00:00Z/2024-05-01T00:00:00Z",
+                "segmentFilters": [
+                    {"type": "and", "predicates": [{"dimension": "purpose", "value": "acd"}]}
+                ],
+            },
+            400,
+            "bad.request",
+            "31 days",
+        ),
         (
             {
                 "interval": "2024-05-01T00:00:00Z/2024-05-01T01:00:00Z",
@@ -275,6 +286,57 @@ async def test_query_validation_errors(
     assert payload["code"] == code and payload["status"] == status
     assert fragment in payload["message"]
     assert payload["contextId"] == headers["ININ-Correlation-Id"]
+
+
+async def test_an_unfiltered_query_spans_at_most_seven_days(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession
+) -> None:
+    token = await get_token(http, sandbox)
+    end = DAY + timedelta(days=1)
+    longer = f"2024-04-24T23:59:59.999Z/{_iso(end)}"  # a week and a millisecond
+    status, payload, headers = await call(
+        http, sandbox, "POST", QUERY, token, json={"interval": longer}
+    )
+    assert status == 400
+    # Genesys' ErrorBody, worded like the sandbox's other 400s.
+    assert payload == {
+        "message": payload["message"],
+        "code": "bad.request",
+        "status": 400,
+        "contextId": headers["ININ-Correlation-Id"],
+        "details": [],
+        "errors": [],
+    }
+    assert payload["message"].startswith("interval: ") and "maximum of 7 days" in payload["message"]
+    # Exactly a week is allowed, and so is a longer interval with any filter (here one the
+    # sandbox does not apply, which keeps the test from rendering a week of records).
+    week = _interval(end - timedelta(days=7), end)
+    status, payload, _ = await call(http, sandbox, "POST", QUERY, token, json={"interval": week})
+    assert status == 200 and payload["totalHits"] > 0
+    stats = [{"type": "and", "predicates": [{"dimension": "minMos", "range": {"lt": 5}}]}]
+    body = {"interval": longer, "mediaEndpointStatFilters": stats}
+    status, payload, _ = await call(http, sandbox, "POST", QUERY, token, json=body)
+    assert status == 200 and payload["totalHits"] > 0
+    # Async jobs are not bound by the week.
+    status, payload, _ = await call(http, sandbox, "POST", JOBS, token, json={"interval": longer})
+    assert status == 202 and payload["jobId"]
+
+
+async def test_media_endpoint_stat_filters_do_not_filter(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession
+) -> None:
+    token = await get_token(http, sandbox)
+    hour = _interval(DAY + timedelta(hours=10), DAY + timedelta(hours=11))
+    stats = [{"type": "and", "predicates": [{"dimension": "codec", "value": "no-such-codec"}]}]
+    plain, _ = await query_all_pages(http, sandbox, token, {"interval": hour})
+    stated, _ = await query_all_pages(
+        http, sandbox, token, {"interval": hour, "mediaEndpointStatFilters": stats}
+    )
+    assert plain and stated == plain
+    bad = [{"type": "and", "predicates": [{"dimension": "mos", "value": "4"}]}]
+    body = {"interval": hour, "mediaEndpointStatFilters": bad}
+    status, payload, _ = await call(http, sandbox, "POST", QUERY, token, json=body)
+    assert (status, payload["code"]) == (400, "invalid.value") and "[mos]" in payload["message"]
 
 
 async def test_non_json_body_is_rejected(
