@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from app.sandbox.records import (
     Participant,
     Segment,
     Session,
+    iso_ms,
     render,
 )
 from app.vocabulary import (
@@ -1121,6 +1123,16 @@ def test_stuck_conversations(days: list[Day]) -> None:
 
 
 # --- rendering -----------------------------------------------------------------------------
+
+
+def test_iso_ms_is_the_api_format() -> None:
+    rng = random.Random(3)
+    instants = [rng.randrange(31_536_000_000, 7_258_118_400_000) for _ in range(5000)]
+    # Day, leap-day and year boundaries, on both sides.
+    edges = [0, 1_709_164_800_000, 1_709_251_200_000, 1_735_689_600_000, 7_258_118_399_999]
+    for ms in instants + [e + d for e in edges for d in (-1, 0, 1)]:
+        moment = datetime.fromtimestamp(ms // 1000, tz=UTC)
+        assert iso_ms(ms) == f"{moment:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
 
 
 def rendered_sum(record: dict[str, Any], name: str) -> int:
