@@ -65,7 +65,7 @@ WRAP_UP_TIMEOUT = "ININ-WRAP-UP-TIMEOUT"
 # The media of QueueMediaSettings, in the SDK's order; a session's "voice" is the queue's "call".
 MEDIA_SETTINGS_MEDIA = ("call", "callback", "chat", "email", "message")
 # Per medium: the alerting timeout (s) and the (percentage, durationMs) targets a queue may have.
-# The first is the common default; every option is used by some queue, so targets differ.
+# The first is the common default; all are dealt round-robin over the queues, so targets differ.
 _SERVICE_LEVELS: dict[str, tuple[int, tuple[tuple[float, int], ...]]] = {
     "call": (8, ((0.8, 20_000), (0.9, 30_000), (0.85, 15_000))),
     "callback": (30, ((0.8, 20_000), (0.9, 60_000))),
@@ -213,7 +213,7 @@ def _media_settings(seed: int, queues: tuple[Entity, ...]) -> dict[str, dict[str
     settings: dict[str, dict[str, MediaSetting]] = {q.id: {} for q in queues}
     for medium in MEDIA_SETTINGS_MEDIA:
         timeout, options = _SERVICE_LEVELS[medium]
-        # Dealt round-robin, then shuffled: every option reaches some queue.
+        # Dealt round-robin, then shuffled: which queue gets which target follows the seed.
         picks = [options[i % len(options)] for i in range(len(queues))]
         rng.shuffle(picks)
         for queue, (percentage, duration_ms) in zip(queues, picks, strict=True):
