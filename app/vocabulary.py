@@ -32,6 +32,7 @@ QUERY_FIELDS: Final = frozenset(
         "evaluationFilters",
         "surveyFilters",
         "resolutionFilters",
+        "mediaEndpointStatFilters",
         "order",
         "orderBy",
         "paging",

@@ -12,11 +12,23 @@ missing wrap-up codes, self-service in the IVR and never-ending ("stuck") conver
 occur, so that every fact a report derives (report-semantics.md §2) has data behind it. So do
 the less common shapes those facts must get right:
 
-* an agent alerted who does not answer (RONA), listed before the agent who then answers;
-* a queue left by a flow-out or system disconnect, neither answered nor abandoned;
+* an agent alerted who does not answer (RONA), listed before the agent who then answers, and
+  sometimes still given a wrap-up (``tAcw`` and ``tHandle``) that timed out;
+* a queue left by a system disconnect (an abandon) or by a flow-out (``tFlowOut``) to an
+  external number or another flow;
 * outbound calls placed on behalf of a queue, whose only queue ids are on the agent's segments;
 * agents who have left and a queue since deleted, whose ids no look-up resolves;
-* one ``tHeld`` metric per hold.
+* wrap-ups with the system code ``ININ-WRAP-UP-TIMEOUT``, which no look-up resolves either.
+
+Every metric is emitted when Genesys emits it (genesys-api.md §13), since reports count each in
+the interval of its ``emitDate``: ``nOffered`` on entering a queue; ``tAcd`` with ``tAbandon``
+(and ``tShortAbandon``) or ``tFlowOut`` on leaving it; ``tAnswered`` on answer; ``tHeld`` as each
+hold ends; ``tTalk`` and ``tTalkComplete`` as the talk ends; ``tAcw`` and ``tHandle`` as the
+wrap-up ends, often in a later half hour than the conversation started. Queue legs start with a
+``delay`` segment; IVR legs with a ``system`` segment and carry ``nFlow``, ``tFlow``, ``tIvr`` and
+``tFlowExit`` (``tFlowDisconnect`` when the caller ends in the flow); customers carry
+``nConnected`` and ``tConnected``; outbound agents ``tDialing`` and ``tContacting``, which their
+``tHandle`` includes.
 """
 
 from __future__ import annotations
@@ -31,9 +43,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import accumulate, pairwise
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-from app.sandbox.org import Entity, Organisation, random_uuid
+from app.sandbox.org import WRAP_UP_TIMEOUT, Entity, Organisation, random_uuid
 from app.sandbox.records import MS_PER_HOUR, Conversation, Metric, Participant, Segment, Session
 
 # Share of a weekday's peak hour by local hour of day: quiet nights, a ramp from 07:00, a morning
@@ -43,14 +56,22 @@ HOURLY_FACTOR: tuple[float, ...] = (
     0.80, 0.85, 0.98, 1.00, 0.85, 0.62, 0.42, 0.28, 0.19, 0.13, 0.08, 0.06,
 )  # fmt: skip
 
+_FLOW_START_S = (0.2, 1.5)  # a flow's system segment before its menu
 _IVR_S = (10.0, 90.0)
 _SELF_SERVICE_SHARE = 0.08
 _ALERT_S = (2.0, 15.0)
 _HOLD_S = (10.0, 180.0)
 _MAX_HOLDS = 2
 _ACW_S = (10.0, 120.0)
-_DIAL_S = (5.0, 30.0)
+_DIAL_S = (1.0, 5.0)
+_CONTACT_S = (4.0, 25.0)
 _WRAPUP_CODE_SHARE = 0.95
+# Of all wrap-ups, those that timed out and carry the system code (inside the share with a code).
+_WRAPUP_TIMEOUT_SHARE = 0.03
+# A queue leg's delay segment before routing starts; never more than half of the wait.
+_QUEUE_DELAY_S = (0.05, 1.0)
+# Abandons quicker than this also emit tShortAbandon (Genesys' default short-abandon threshold).
+SHORT_ABANDON_MS = 10_000
 _TRANSFER_SHARE = 0.08
 _SECOND_QUEUE_ABANDON_SHARE = 0.10
 _AGENT_HANGS_UP_SHARE = 0.4
@@ -63,15 +84,35 @@ _OUTBOUND_QUEUE_SHARE = 0.30
 _DEPARTED_SHARE = 0.015
 # Inbound conversations first offered to a queue that has been deleted since.
 _DELETED_QUEUE_SHARE = 0.01
-# First-queue legs that leave the queue by a flow-out or a system disconnect; of those on a
-# phone line, this share is sent to an external number rather than disconnected.
+# First-queue legs the system disconnects (an abandon, genesys-api.md §13) and legs that flow
+# out; of the flow-outs on a phone line this share goes to an external number, the others (and
+# every digital one) to a flow, where the caller ends (voice) or the flow ends it (digital).
+_SYSTEM_DISCONNECT_SHARE = 0.01
 _FLOW_OUT_SHARE = 0.02
 _FLOW_OUT_EXTERNAL_SHARE = 0.5
+_FLOW_S = (10.0, 120.0)
+_DIGITAL_FLOW_S = (0.5, 5.0)
+# Media a phone-style flow (purpose ivr, with an ivr segment) handles; others get a workflow.
+_PHONE_MEDIA = frozenset({"voice", "callback"})
+_FLOW_TYPES = {
+    "voice": "inboundcall",
+    "callback": "inboundcall",
+    "chat": "inboundchat",
+    "message": "inboundshortmessage",
+    "email": "inboundemail",
+}
 # Answered first legs on which another agent was alerted first and did not respond; the call
 # goes back to the queue for a moment before the next agent is alerted.
 _RONA_SHARE = 0.03
 _RONA_S = (8.0, 30.0)
 _REQUEUE_S = (0.2, 3.0)
+# Agents who did not respond and still got a wrap-up, which then timed out.
+_RONA_WRAPUP_SHARE = 0.4
+# How a queue leg ends, for the metrics its acd session emits.
+_Outcome = Literal["answered", "abandoned", "flowed out"]
+_ANSWERED: _Outcome = "answered"
+_ABANDONED: _Outcome = "abandoned"
+_FLOWED_OUT: _Outcome = "flowed out"
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,14 +270,16 @@ def _worst_case_s(channel: _Channel) -> float:
     rona = _RONA_S[1] + _REQUEUE_S[1] if channel.rona else 0.0
     # A transferred first agent's wrap-up overlaps the second leg, so one wrap-up bounds both.
     routed = legs * leg + rona + _ACW_S[1]
-    # A flow-out to an external number: the wait, then the external party's talk.
-    flow_out = channel.wait_cap_s + channel.talk_cap_s
-    return (_IVR_S[1] if channel.ivr else 0.0) + max(routed, flow_out)
+    # A flow-out: the wait, then the external party's talk or the time in the flow.
+    flow_out = channel.wait_cap_s + max(channel.talk_cap_s, _FLOW_START_S[1] + _FLOW_S[1])
+    ivr = _FLOW_START_S[1] + _IVR_S[1] if channel.ivr else 0.0
+    return ivr + max(routed, flow_out)
 
 
 def _max_duration_ms() -> int:
     """Upper bound of ``end_ms - start_ms`` over every conversation any source generates."""
-    outbound = _DIAL_S[1] + _OUTBOUND_TALK[3] + _ACW_S[1]
+    talk = _OUTBOUND_TALK[3] + _MAX_HOLDS * _HOLD_S[1]
+    outbound = _DIAL_S[1] + _CONTACT_S[1] + talk + _ACW_S[1]
     return math.ceil(1000 * max(outbound, *(_worst_case_s(c) for c in _CHANNELS)))
 
 
@@ -259,6 +302,8 @@ class _Tables:
     departed_users: tuple[Entity, ...]
     division_queues: dict[str, tuple[Entity, ...]]  # served queues by division id
     flows: dict[str, _Flow]  # by division id
+    # The flows a queue's interactions flow out to, by (division id, media type).
+    overflows: dict[tuple[str, str], dict[str, str]]
     wrapup_code_ids: tuple[str, ...]
     home_division_id: str
 
@@ -288,6 +333,15 @@ def _build_tables(seed: int, org: Organisation) -> _Tables:
         for i, d in enumerate(org.divisions, start=1)
     }
     weights = [rng.uniform(0.5, 2.0) for _ in org.queues]
+    overflows = {
+        (d.id, media): {
+            "flowId": random_uuid(rng),
+            "flowName": f"{d.name} {media} overflow",
+            "flowType": flow_type,
+        }
+        for d in org.divisions
+        for media, flow_type in _FLOW_TYPES.items()
+    }
     return _Tables(
         queues=org.queues,
         queue_cum_weights=tuple(accumulate(weights)),
@@ -298,6 +352,7 @@ def _build_tables(seed: int, org: Organisation) -> _Tables:
         departed_users=org.departed_users,
         division_queues=division_queues,
         flows=flows,
+        overflows=overflows,
         wrapup_code_ids=tuple(w.id for w in org.wrapup_codes),
         home_division_id=home,
     )
@@ -354,7 +409,12 @@ class _Story:
         if rng.random() < channel.quick_share:
             # Not zero: routing always takes a moment, and empty segments would be odd.
             return int(1000 * rng.uniform(0.2, channel.quick_max_s))
-        tail = rng.expovariate(1 / channel.queued_mean_s)
+        return self.queued_wait_ms(channel)
+
+    def queued_wait_ms(self, channel: _Channel) -> int:
+        """A wait with no agent free: also how long a leg waits before it flows out or the
+        system disconnects it."""
+        tail = self.rng.expovariate(1 / channel.queued_mean_s)
         return int(1000 * min(channel.wait_cap_s, channel.quick_max_s + tail))
 
     def abandon_wait_ms(self, channel: _Channel) -> int:
@@ -451,12 +511,15 @@ class _Story:
         offer_ms = start_ms
         flow = self.tables.flows[division]
         if channel.ivr:
-            offer_ms = start_ms + self.ms(_IVR_S)
+            menu_ms = start_ms + self.ms(_FLOW_START_S)
+            offer_ms = menu_ms + self.ms(_IVR_S)
             self_service = self.rng.random() < _SELF_SERVICE_SHARE
             ivr_end = "peer" if self_service else "transfer"
-            ivr_segment = Segment(start_ms, offer_ms, "ivr", disconnect_type=ivr_end)
-            session = self.session("voice", "inbound", [ivr_segment], flow=flow.flow)
-            parts.append(self.participant("ivr", session, name=flow.flow["flowName"]))
+            parts.append(
+                self.flow_leg(
+                    "voice", flow.flow, start_ms, menu_ms, offer_ms, ivr_end, exits=not self_service
+                )
+            )
             if self_service:
                 # No queue was involved: the call keeps the division of the IVR it entered.
                 customer = self.customer(channel, flow, start_ms, offer_ms, hung_up=True)
@@ -472,15 +535,48 @@ class _Story:
         self, channel: _Channel, flow: _Flow, start_ms: int, end_ms: int, *, hung_up: bool
     ) -> Participant:
         segment = Segment(start_ms, end_ms, "interact", disconnect_type=_customer_ending(hung_up))
+        metrics = [
+            Metric("nConnected", 1, start_ms),
+            Metric("tConnected", end_ms - start_ms, end_ms),
+        ]
         tier = {"customerTier": self.rng.choice(_TIERS)}
-        if channel.media_type in ("voice", "callback"):
+        if channel.media_type in _PHONE_MEDIA:
             ani = self.phone()
             session = self.session(
-                channel.media_type, "inbound", [segment], ani=ani, dnis=flow.dnis
+                channel.media_type, "inbound", [segment], metrics, ani=ani, dnis=flow.dnis
             )
             return self.participant("customer", session, name=ani[4:], attributes=tier)
-        session = self.session(channel.media_type, "inbound", [segment])
+        session = self.session(channel.media_type, "inbound", [segment], metrics)
         return self.participant("customer", session, attributes=tier)
+
+    def flow_leg(
+        self,
+        media: str,
+        flow: dict[str, str],
+        start_ms: int,
+        menu_ms: int,
+        end_ms: int,
+        ending: str,
+        *,
+        exits: bool,
+    ) -> Participant:
+        """A flow from ``start_ms``: its system segment, then (on a phone line) its menu from
+        ``menu_ms``; ``exits`` when it hands the interaction on rather than ending it."""
+        time_in_flow = end_ms - start_ms
+        metrics = [Metric("nFlow", 1, start_ms), Metric("tFlow", time_in_flow, end_ms)]
+        if media in _PHONE_MEDIA:
+            segments = [
+                Segment(start_ms, menu_ms, "system"),
+                Segment(menu_ms, end_ms, "ivr", disconnect_type=ending),
+            ]
+            metrics.append(Metric("tIvr", end_ms - menu_ms, end_ms))
+            purpose = "ivr"
+        else:
+            segments = [Segment(start_ms, end_ms, "system", disconnect_type=ending)]
+            purpose = "workflow"
+        metrics.append(Metric("tFlowExit" if exits else "tFlowDisconnect", time_in_flow, end_ms))
+        session = self.session(media, "inbound", segments, metrics, flow=flow)
+        return self.participant(purpose, session, name=flow["flowName"])
 
     def route(
         self,
@@ -496,16 +592,23 @@ class _Story:
         the conversation was offered to.
         """
         rng = self.rng
-        abandon_share, flow_out_share = channel.abandon_share, _FLOW_OUT_SHARE
+        abandon_share = channel.abandon_share
+        disconnect_share, flow_out_share = _SYSTEM_DISCONNECT_SHARE, _FLOW_OUT_SHARE
         previous: Entity | None = None
         queues = [queue]
         while True:
             fate = rng.random()
             if fate < abandon_share:
                 wait = self.abandon_wait_ms(channel)
-                parts.append(self.acd(channel, queue, offer_ms, wait, "peer", abandoned=True))
+                parts.append(self.acd(channel, queue, offer_ms, wait, "peer", _ABANDONED))
                 return offer_ms + wait, True, queues
-            if fate < abandon_share + flow_out_share:
+            fate -= abandon_share
+            if fate < disconnect_share:
+                wait = self.queued_wait_ms(channel)
+                parts.append(self.acd(channel, queue, offer_ms, wait, "system", _ABANDONED))
+                return offer_ms + wait, False, queues
+            fate -= disconnect_share
+            if fate < flow_out_share:
                 media_end, hung_up = self.flow_out(channel, queue, offer_ms, parts, flow)
                 return media_end, hung_up, queues
             routed_ms = offer_ms + self.answer_wait_ms(channel)
@@ -515,7 +618,7 @@ class _Story:
                 exclude = rng.choice(self.tables.agents[queue.id])
                 unanswered, routed_ms = self.no_answer(channel, queue, exclude, routed_ms)
             wait = routed_ms - offer_ms
-            parts.append(self.acd(channel, queue, offer_ms, wait, "transfer", abandoned=False))
+            parts.append(self.acd(channel, queue, offer_ms, wait, "transfer", _ANSWERED))
             if unanswered is not None:
                 # Array order is chronological: the agent who did not respond comes first.
                 parts.append(unanswered)
@@ -529,7 +632,8 @@ class _Story:
                 return talk_end, ending == "peer", queues
             queue, offer_ms, previous = self.pick_queue(queue), talk_end, agent
             queues.append(queue)
-            abandon_share, flow_out_share = _SECOND_QUEUE_ABANDON_SHARE, 0.0
+            abandon_share = _SECOND_QUEUE_ABANDON_SHARE
+            disconnect_share = flow_out_share = 0.0
 
     def acd(
         self,
@@ -538,15 +642,24 @@ class _Story:
         offer_ms: int,
         wait_ms: int,
         ending: str,
-        *,
-        abandoned: bool,
+        outcome: _Outcome,
     ) -> Participant:
+        """A queue leg: offered at ``offer_ms``, left ``wait_ms`` later as ``outcome`` says."""
         leave_ms = offer_ms + wait_ms
-        segment = Segment(offer_ms, leave_ms, "interact", queue_id=queue.id, disconnect_type=ending)
+        q = queue.id
+        routing_ms = offer_ms + min(self.ms(_QUEUE_DELAY_S), wait_ms // 2)
+        segments = [
+            Segment(offer_ms, routing_ms, "delay", queue_id=q),
+            Segment(routing_ms, leave_ms, "interact", queue_id=q, disconnect_type=ending),
+        ]
         metrics = [Metric("nOffered", 1, offer_ms), Metric("tAcd", wait_ms, leave_ms)]
-        if abandoned:
+        if outcome == _ABANDONED:
             metrics.append(Metric("tAbandon", wait_ms, leave_ms))
-        session = self.session(channel.media_type, "inbound", [segment], metrics)
+            if wait_ms < SHORT_ABANDON_MS:
+                metrics.append(Metric("tShortAbandon", wait_ms, leave_ms))
+        elif outcome == _FLOWED_OUT:
+            metrics.append(Metric("tFlowOut", wait_ms, leave_ms))
+        session = self.session(channel.media_type, "inbound", segments, metrics)
         return self.participant("acd", session, name=queue.name)
 
     def flow_out(
@@ -557,20 +670,34 @@ class _Story:
         parts: list[Participant],
         flow: _Flow,
     ) -> tuple[int, bool]:
-        """The conversation leaves the queue unanswered but not abandoned.
+        """The conversation leaves the queue unanswered to a flow or an external number.
 
-        A phone call may overflow to an external number (the acd segment ends in ``transfer``
-        and an ``external`` participant takes the call); otherwise the system disconnects it.
-        Returns when the customer's media ended and whether the customer hung up.
+        A phone call may overflow to an external number (an ``external`` participant takes the
+        call); otherwise a flow of the queue's division takes it. Returns when the customer's
+        media ended and whether the customer hung up.
         """
         rng = self.rng
-        tail = rng.expovariate(1 / channel.queued_mean_s)
-        wait = int(1000 * min(channel.wait_cap_s, channel.quick_max_s + tail))
+        wait = self.queued_wait_ms(channel)
         leave_ms = offer_ms + wait
+        parts.append(self.acd(channel, queue, offer_ms, wait, "transfer", _FLOWED_OUT))
+        media = channel.media_type
         if not (channel.external and rng.random() < _FLOW_OUT_EXTERNAL_SHARE):
-            parts.append(self.acd(channel, queue, offer_ms, wait, "system", abandoned=False))
-            return leave_ms, False
-        parts.append(self.acd(channel, queue, offer_ms, wait, "transfer", abandoned=False))
+            division = queue.division_id or self.tables.home_division_id
+            overflow = self.tables.overflows[(division, media)]
+            if media in _PHONE_MEDIA:
+                # The caller listens to the flow (a message, a voicemail) and hangs up.
+                menu_ms = leave_ms + self.ms(_FLOW_START_S)
+                end_ms = menu_ms + self.ms(_FLOW_S)
+                parts.append(
+                    self.flow_leg(media, overflow, leave_ms, menu_ms, end_ms, "peer", exits=False)
+                )
+                return end_ms, True
+            # A digital flow answers automatically and closes the interaction itself.
+            end_ms = leave_ms + self.ms(_DIGITAL_FLOW_S)
+            parts.append(
+                self.flow_leg(media, overflow, leave_ms, end_ms, end_ms, "client", exits=False)
+            )
+            return end_ms, False
         talk = self.talk_ms(
             channel.talk_median_s, channel.talk_sigma, channel.talk_min_s, channel.talk_cap_s
         )
@@ -582,23 +709,32 @@ class _Story:
             "interact",
             disconnect_type=_customer_ending(not customer_hung_up),
         )
-        session = self.session(
-            channel.media_type, "outbound", [segment], ani=flow.dnis, dnis=number
-        )
+        session = self.session(media, "outbound", [segment], ani=flow.dnis, dnis=number)
         parts.append(self.participant("external", session, name=number[4:]))
         return leave_ms + talk, customer_hung_up
 
     def no_answer(
         self, channel: _Channel, queue: Entity, agent: Entity, routed_ms: int
     ) -> tuple[Participant, int]:
-        """An agent alerted who does not respond (RONA); returns when the next agent is alerted."""
+        """An agent alerted who does not respond (RONA); returns when the next agent is alerted.
+
+        Some still get a wrap-up, which nobody submits: it times out with the system code.
+        """
+        q = queue.id
         alert = self.ms(_RONA_S)
         end = routed_ms + alert
-        segment = Segment(
-            routed_ms, end, "alert", queue_id=queue.id, disconnect_type="noAnswerTransfer"
-        )
+        segments = [
+            Segment(routed_ms, end, "alert", queue_id=q, disconnect_type="noAnswerTransfer")
+        ]
         metrics = [Metric("tAlert", alert, end), Metric("tNotResponding", alert, end)]
-        session = self.session(channel.media_type, "inbound", [segment], metrics)
+        if self.rng.random() < _RONA_WRAPUP_SHARE:
+            acw = self.ms(_ACW_S)
+            segments.append(
+                Segment(end, end + acw, "wrapup", queue_id=q, wrap_up_code=WRAP_UP_TIMEOUT)
+            )
+            metrics.append(Metric("tAcw", acw, end + acw))
+            metrics.append(Metric("tHandle", acw, end + acw))
+        session = self.session(channel.media_type, "inbound", segments, metrics)
         participant = self.participant("agent", session, name=agent.name, user_id=agent.id)
         return participant, end + self.ms(_REQUEUE_S)
 
@@ -611,11 +747,40 @@ class _Story:
         bounds = [0, *cuts, talk_ms]
         return [b - a for a, b in pairwise(bounds)]
 
-    def hold_count(self, channel: _Channel) -> int:
-        if not channel.hold:
+    def hold_count(self, hold: bool) -> int:
+        if not hold:
             return 0
         x = self.rng.random()
         return 0 if x < 0.75 else 1 if x < 0.95 else 2
+
+    def talk(
+        self, queue_id: str | None, start_ms: int, talk_ms: int, hold: bool, ending: str
+    ) -> tuple[list[Segment], list[Metric], int]:
+        """Talk from ``start_ms``, perhaps split by holds: its segments, one ``tHeld`` per hold
+        (emitted as the hold ends) and the total time on hold."""
+        pieces = self.split_talk(talk_ms, self.hold_count(hold) + 1)
+        segments: list[Segment] = []
+        held_metrics: list[Metric] = []
+        t, held = start_ms, 0
+        for i, piece in enumerate(pieces):
+            if i:
+                hold_ms = self.ms(_HOLD_S)
+                segments.append(Segment(t, t + hold_ms, "hold", queue_id=queue_id))
+                t += hold_ms
+                held += hold_ms
+                held_metrics.append(Metric("tHeld", hold_ms, t))
+            last = i == len(pieces) - 1
+            segments.append(
+                Segment(
+                    t,
+                    t + piece,
+                    "interact",
+                    queue_id=queue_id,
+                    disconnect_type=ending if last else None,
+                )
+            )
+            t += piece
+        return segments, held_metrics, held
 
     def agent(
         self,
@@ -629,36 +794,25 @@ class _Story:
         """An agent leg: alert, talk (perhaps split by holds), wrap-up. Returns its talk end."""
         q = queue.id
         answer_ms = routed_ms + self.ms(_ALERT_S)
-        segments = [Segment(routed_ms, answer_ms, "alert", queue_id=q)]
         talk = self.talk_ms(
             channel.talk_median_s, channel.talk_sigma, channel.talk_min_s, channel.talk_cap_s
         )
-        pieces = self.split_talk(talk, self.hold_count(channel) + 1)
-        t, held = answer_ms, 0
-        # One tHeld per hold, emitted as the hold ends.
-        held_metrics: list[Metric] = []
-        for i, piece in enumerate(pieces):
-            if i:
-                hold = self.ms(_HOLD_S)
-                segments.append(Segment(t, t + hold, "hold", queue_id=q))
-                t += hold
-                held += hold
-                held_metrics.append(Metric("tHeld", hold, t))
-            last = i == len(pieces) - 1
-            segments.append(
-                Segment(
-                    t, t + piece, "interact", queue_id=q, disconnect_type=ending if last else None
-                )
-            )
-            t += piece
-        talk_end, acw = t, self.ms(_ACW_S)
-        segments.append(Segment(t, t + acw, "wrapup", queue_id=q, wrap_up_code=self.wrapup_code()))
+        talked, held_metrics, held = self.talk(q, answer_ms, talk, channel.hold, ending)
+        talk_end, acw = talked[-1].end_ms, self.ms(_ACW_S)
+        segments = [
+            Segment(routed_ms, answer_ms, "alert", queue_id=q),
+            *talked,
+            Segment(
+                talk_end, talk_end + acw, "wrapup", queue_id=q, wrap_up_code=self.wrapup_code()
+            ),
+        ]
         metrics = [
             Metric("tAlert", answer_ms - routed_ms, answer_ms),
             Metric("tAnswered", answer_ms - offer_ms, answer_ms),
+            *held_metrics,
+            Metric("tTalk", talk, talk_end),
+            Metric("tTalkComplete", talk, talk_end),
         ]
-        metrics.extend(held_metrics)
-        metrics.append(Metric("tTalk", talk, talk_end))
         if ending == "transfer":
             metrics.append(Metric("nTransferred", 1, talk_end))
         metrics.append(Metric("tAcw", acw, talk_end + acw))
@@ -668,9 +822,12 @@ class _Story:
         return participant, talk_end
 
     def wrapup_code(self) -> str | None:
-        if self.rng.random() < _WRAPUP_CODE_SHARE:
-            return self.rng.choice(self.tables.wrapup_code_ids)
-        return None
+        x = self.rng.random()
+        if x >= _WRAPUP_CODE_SHARE:
+            return None
+        if x < _WRAPUP_TIMEOUT_SHARE:
+            return WRAP_UP_TIMEOUT
+        return self.rng.choice(self.tables.wrapup_code_ids)
 
     def outbound(self, start_ms: int) -> tuple[tuple[str, ...], list[Participant]]:
         rng, t = self.rng, self.tables
@@ -681,29 +838,34 @@ class _Story:
         # agent's segments are the only ones with a queue id.
         queues = t.division_queues.get(division, ())
         q = rng.choice(queues).id if queues and rng.random() < _OUTBOUND_QUEUE_SHARE else None
-        connect_ms = start_ms + self.ms(_DIAL_S)
+        dialed_ms = start_ms + self.ms(_DIAL_S)
+        connect_ms = dialed_ms + self.ms(_CONTACT_S)
         talk = self.talk_ms(*_OUTBOUND_TALK)
-        talk_end, acw = connect_ms + talk, self.ms(_ACW_S)
         agent_hung_up = rng.random() < _AGENT_HANGS_UP_SHARE
+        talked, held_metrics, held = self.talk(
+            q, connect_ms, talk, True, _agent_ending(agent_hung_up)
+        )
+        talk_end, acw = talked[-1].end_ms, self.ms(_ACW_S)
         number = self.phone()
         segments = [
-            Segment(start_ms, connect_ms, "dialing", queue_id=q),
-            Segment(
-                connect_ms,
-                talk_end,
-                "interact",
-                queue_id=q,
-                disconnect_type=_agent_ending(agent_hung_up),
-            ),
+            Segment(start_ms, dialed_ms, "dialing", queue_id=q),
+            Segment(dialed_ms, connect_ms, "contacting", queue_id=q),
+            *talked,
             Segment(
                 talk_end, talk_end + acw, "wrapup", queue_id=q, wrap_up_code=self.wrapup_code()
             ),
         ]
+        dialing, contacting = dialed_ms - start_ms, connect_ms - dialed_ms
         metrics = [
             Metric("nOutbound", 1, start_ms),
+            Metric("tDialing", dialing, dialed_ms),
+            Metric("tContacting", contacting, connect_ms),
+            *held_metrics,
             Metric("tTalk", talk, talk_end),
+            Metric("tTalkComplete", talk, talk_end),
             Metric("tAcw", acw, talk_end + acw),
-            Metric("tHandle", talk + acw, talk_end + acw),
+            # On outbound, handle time includes placing the call (genesys-api.md §13).
+            Metric("tHandle", dialing + contacting + talk + held + acw, talk_end + acw),
         ]
         ani = self.tables.flows[division].dnis
         session = self.session("voice", "outbound", segments, metrics, ani=ani, dnis=number)

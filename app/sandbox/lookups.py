@@ -1,4 +1,9 @@
-"""Paged look-ups of queues, users, wrap-up codes and divisions (report-semantics §4)."""
+"""Paged look-ups of queues, users, wrap-up codes and divisions (report-semantics §6).
+
+Queues carry ``mediaSettings`` in the SDK's ``QueueMediaSettings`` shape (genesys-api.md §13):
+``{"call": {"alertingTimeoutSeconds": 8, "serviceLevel": {"percentage": 0.8, "durationMs":
+20000}}, ...}``, one entry per medium the queue serves.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,19 @@ def _division_ref(org: Organisation, division_id: str | None) -> dict[str, str] 
     return None
 
 
+def _media_settings(org: Organisation, queue_id: str) -> dict[str, Any]:
+    return {
+        medium: {
+            "alertingTimeoutSeconds": setting.alerting_timeout_seconds,
+            "serviceLevel": {
+                "percentage": setting.service_level.percentage,
+                "durationMs": setting.service_level.duration_ms,
+            },
+        }
+        for medium, setting in org.media_settings.get(queue_id, {}).items()
+    }
+
+
 def _entity(org: Organisation, kind: str, entity: Entity, path: str) -> dict[str, Any]:
     out: dict[str, Any] = {"id": entity.id, "name": entity.name}
     if kind == "users":
@@ -27,6 +45,8 @@ def _entity(org: Organisation, kind: str, entity: Entity, path: str) -> dict[str
         out["state"] = "active"
     if kind == "divisions":
         out["homeDivision"] = entity.id == org.divisions[0].id
+    if kind == "queues":
+        out["mediaSettings"] = _media_settings(org, entity.id)
     division = _division_ref(org, entity.division_id)
     if division is not None:
         out["division"] = division

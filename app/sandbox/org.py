@@ -1,7 +1,9 @@
 """The sandbox's synthetic organisation: divisions, queues, agents and wrap-up codes.
 
 Everything is derived from one seed, so the same seed always yields the same ids and names and a
-report run against the sandbox can be compared with an earlier one.
+report run against the sandbox can be compared with an earlier one. That includes each queue's
+service-level targets per media type (genesys-api.md §13), which the queues look-up serves as
+``mediaSettings``.
 """
 
 from __future__ import annotations
@@ -56,6 +58,24 @@ _USERS_PER_DIVISION = (("Home", 4), ("Sales", 16), ("Service", 20))
 _DEPARTED_HOMES = ("Sales", "Service")
 _DELETED_QUEUE_NAMES = ("Retention Pilot", "Winter Campaign", "Legacy Support")
 
+# The system wrap-up code Genesys applies when an agent's wrap-up times out. It is an id of its
+# own that the wrap-up codes look-up does not list, so a report keeps it as its own name.
+WRAP_UP_TIMEOUT = "ININ-WRAP-UP-TIMEOUT"
+
+# The media of QueueMediaSettings, in the SDK's order; a session's "voice" is the queue's "call".
+MEDIA_SETTINGS_MEDIA = ("call", "callback", "chat", "email", "message")
+# Per medium: the alerting timeout (s) and the (percentage, durationMs) targets a queue may have.
+# The first is the common default; all are dealt round-robin over the queues, so targets differ.
+_SERVICE_LEVELS: dict[str, tuple[int, tuple[tuple[float, int], ...]]] = {
+    "call": (8, ((0.8, 20_000), (0.9, 30_000), (0.85, 15_000))),
+    "callback": (30, ((0.8, 20_000), (0.9, 60_000))),
+    "chat": (30, ((0.8, 30_000), (0.9, 60_000), (0.85, 45_000))),
+    "email": (300, ((0.8, 86_400_000), (0.9, 14_400_000))),
+    "message": (30, ((0.8, 3_600_000), (0.9, 600_000))),
+}
+# Queues that do not serve one medium at all (reports fall back to their default target there).
+_QUEUES_MISSING_A_MEDIUM = 2
+
 
 @dataclass(frozen=True, slots=True)
 class Entity:
@@ -67,12 +87,30 @@ class Entity:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceLevel:
+    """A queue's target for one medium: ``percentage`` (0-1) answered within ``duration_ms``."""
+
+    percentage: float
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSetting:
+    """One entry of a queue's ``mediaSettings`` (SDK ``MediaSettings``)."""
+
+    alerting_timeout_seconds: int
+    service_level: ServiceLevel
+
+
+@dataclass(frozen=True, slots=True)
 class Organisation:
     """The synthetic org; look-ups by id raise ``KeyError`` for unknown ids.
 
     ``departed_users`` (agents who have left) and ``deleted_queues`` appear in conversations but
     not in ``users`` and ``queues``, which are what the look-up endpoints serve; ``user`` and
-    ``queue`` do not know them either.
+    ``queue`` do not know them either. Neither does ``wrapup_code`` know ``WRAP_UP_TIMEOUT``.
+    ``media_settings`` maps a served queue's id to its settings by medium
+    (``MEDIA_SETTINGS_MEDIA``); a medium the queue does not serve is absent.
     """
 
     divisions: tuple[Entity, ...]
@@ -81,6 +119,7 @@ class Organisation:
     wrapup_codes: tuple[Entity, ...]
     departed_users: tuple[Entity, ...] = ()
     deleted_queues: tuple[Entity, ...] = ()
+    media_settings: dict[str, dict[str, MediaSetting]] = field(default_factory=dict, hash=False)
     _index: dict[str, dict[str, Entity]] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -103,6 +142,12 @@ class Organisation:
 
     def wrapup_code(self, code_id: str) -> Entity:
         return self._index["wrapup_code"][code_id]
+
+    def service_level(self, queue_id: str, media_type: str) -> ServiceLevel | None:
+        """The queue's target for a session's media type; None without a setting for it."""
+        medium = "call" if media_type == "voice" else media_type
+        setting = self.media_settings.get(queue_id, {}).get(medium)
+        return None if setting is None else setting.service_level
 
     def division_named(self, name: str) -> Entity:
         for division in self.divisions:
@@ -162,6 +207,24 @@ def _gone(
     return departed, deleted
 
 
+def _media_settings(seed: int, queues: tuple[Entity, ...]) -> dict[str, dict[str, MediaSetting]]:
+    """Each queue's service-level targets, from a stream of their own (as ``_gone``)."""
+    rng = random.Random(f"org:{seed}:media")
+    settings: dict[str, dict[str, MediaSetting]] = {q.id: {} for q in queues}
+    for medium in MEDIA_SETTINGS_MEDIA:
+        timeout, options = _SERVICE_LEVELS[medium]
+        # Dealt round-robin, then shuffled: which queue gets which target follows the seed.
+        picks = [options[i % len(options)] for i in range(len(queues))]
+        rng.shuffle(picks)
+        for queue, (percentage, duration_ms) in zip(queues, picks, strict=True):
+            level = ServiceLevel(percentage, duration_ms)
+            settings[queue.id][medium] = MediaSetting(timeout, level)
+    missing = min(_QUEUES_MISSING_A_MEDIUM, len(queues))
+    for queue in rng.sample(queues, missing):
+        del settings[queue.id][rng.choice(MEDIA_SETTINGS_MEDIA)]
+    return settings
+
+
 def build_organisation(seed: int) -> Organisation:
     """The organisation for ``seed``; equal seeds give equal organisations."""
     rng = random.Random(f"org:{seed}")
@@ -179,4 +242,12 @@ def build_organisation(seed: int) -> Organisation:
     home = division_ids["Home"]
     wrapup_codes = tuple(Entity(random_uuid(rng), name, home) for name in _WRAPUP_CODES)
     departed_users, deleted_queues = _gone(seed, divisions, users)
-    return Organisation(divisions, queues, users, wrapup_codes, departed_users, deleted_queues)
+    return Organisation(
+        divisions,
+        queues,
+        users,
+        wrapup_codes,
+        departed_users,
+        deleted_queues,
+        _media_settings(seed, queues),
+    )

@@ -17,7 +17,9 @@ Stated assumptions of the emulator (the reference marks these UNVERIFIED or is s
   instant without ``Z`` or an offset is rejected (``invalid.date``).
 * The maximum page size, interval length and reachable results are the configurable
   ``QueryLimits``; ``paging`` is rejected once its first result lies at or beyond
-  ``max_results``.
+  ``max_results``. A synchronous query without any filter may span at most
+  ``max_unfiltered_interval_days`` (7, as Genesys documents, §13), one with a filter of any
+  family ``max_interval_days`` (31); job bodies only the latter.
 * ``null`` for an optional field means the field is absent (as the Genesys JSON binding does).
 * All filters of all families are ANDed, including several entries of one ``…Filters`` array.
   A filter of type and/or combines its predicates and its clauses (each clause being and/or over
@@ -37,6 +39,11 @@ Stated assumptions of the emulator (the reference marks these UNVERIFIED or is s
   ``properties[]`` entries of that name whose ``propertyType`` (when stated) is the predicate's.
 * evaluation/survey/resolution families: the emulated records carry no evaluations, surveys or
   resolutions, so their predicates see nothing: ``notExists`` is true, everything else false.
+* ``mediaEndpointStatFilters`` (§13) are validated like the others, their predicates taking only
+  the SDK's dimensions (``MEDIA_ENDPOINT_STAT_DIMENSIONS``), but the sandbox does not filter on
+  them: every record passes. Its records carry no ``mediaEndpointStats`` while real voice
+  records do, so predicates that saw nothing would select what Genesys would not. They still
+  count as a filter for the interval limit.
 * Values: strings compare exactly (case-sensitive); booleans as ``"true"``/``"false"``; numbers
   compare numerically with a ``value`` that parses as a number; a list matches when any entry
   does; ``exists`` means present, not null and not an empty list. A ``range`` holds when every
@@ -63,6 +70,30 @@ from typing import Any, Final
 from app import vocabulary as voc
 
 MS_PER_DAY: Final = 86_400_000
+
+# MediaEndpointStatDetailQueryPredicate.dimension in the Python SDK; the family has no metrics
+# and no properties. Only the sandbox reads it, so it lives here rather than in app.vocabulary.
+MEDIA_ENDPOINT_STAT_DIMENSIONS: Final = frozenset(
+    {
+        "codec",
+        "discardedPackets",
+        "duplicatePackets",
+        "eventTime",
+        "invalidPackets",
+        "maxLatencyMs",
+        "minMos",
+        "minRFactor",
+        "overrunPackets",
+        "receivedPackets",
+        "underrunPackets",
+    }
+)
+_MEDIA_ENDPOINT_STAT_FILTERS: Final = "mediaEndpointStatFilters"
+# Every filter family of the body: (dimensions, metrics, properties allowed).
+FILTER_FAMILIES: Final[dict[str, tuple[frozenset[str], frozenset[str], bool]]] = {
+    **voc.FILTER_FAMILIES,
+    _MEDIA_ENDPOINT_STAT_FILTERS: (MEDIA_ENDPOINT_STAT_DIMENSIONS, frozenset(), False),
+}
 
 # Dimensions whose values are instants; "matches" on them takes an instant or an interval.
 DATE_DIMENSIONS: Final = frozenset(
@@ -118,6 +149,8 @@ class QueryLimits:
     max_page_size: int = 100
     default_page_size: int = 25
     max_interval_days: float = 31.0
+    # A synchronous query without filters; capped by max_interval_days when that is smaller.
+    max_unfiltered_interval_days: float = 7.0
     max_results: int = 100_000  # (pageNumber - 1) * pageSize at or beyond this -> 400
 
 
@@ -173,14 +206,20 @@ class QueryFilters:
     evaluation: tuple[Filter, ...] = ()
     survey: tuple[Filter, ...] = ()
     resolution: tuple[Filter, ...] = ()
+    media_endpoint_stat: tuple[Filter, ...] = ()  # validated, never applied
     check: Callable[[Mapping[str, Any]], bool] = field(default=_always, repr=False, compare=False)
 
     @property
     def empty(self) -> bool:
-        """True when no family has a filter, so every record matches."""
+        """True when no filter can reject a record, so every record matches."""
         return not (
             self.conversation or self.segment or self.evaluation or self.survey or self.resolution
         )
+
+    @property
+    def given(self) -> bool:
+        """True when the body has a filter of any family, applied or not."""
+        return not self.empty or bool(self.media_endpoint_stat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -655,7 +694,7 @@ def _parse_range(value: object, path: str) -> Range:
 def _parse_predicate(raw: object, family: str, path: str) -> Predicate:
     obj = _object(raw, path)
     _reject_unknown(obj, _PREDICATE_KEYS, path, "a predicate")
-    dimensions, metrics, properties_allowed = voc.FILTER_FAMILIES[family]
+    dimensions, metrics, properties_allowed = FILTER_FAMILIES[family]
 
     kinds = [k for k in _KINDS if obj.get(k) is not None]
     if len(kinds) != 1:
@@ -684,6 +723,8 @@ def _parse_predicate(raw: object, family: str, path: str) -> Predicate:
         raise _bad(f"{path}.propertyType", "propertyType is only allowed with property")
     elif kind == "dimension":
         _enum(name, dimensions, f"{path}.dimension", "dimension")
+    elif not metrics:
+        raise _bad(f"{path}.metric", f"metric predicates are not allowed in {family}")
     else:
         _enum(name, metrics, f"{path}.metric", "metric")
 
@@ -761,7 +802,7 @@ def _parse_filter(raw: object, family: str, path: str) -> Filter:
 
 def _parse_filters(body: Mapping[str, Any]) -> QueryFilters:
     families: list[tuple[str, tuple[Filter, ...]]] = []
-    for family in voc.FILTER_FAMILIES:
+    for family in FILTER_FAMILIES:
         raw = body.get(family)
         items = [] if raw is None else _list(raw, family)
         families.append(
@@ -774,7 +815,8 @@ def _parse_filters(body: Mapping[str, Any]) -> QueryFilters:
         evaluation=by_family["evaluationFilters"],
         survey=by_family["surveyFilters"],
         resolution=by_family["resolutionFilters"],
-        check=_compile_all(families),
+        media_endpoint_stat=by_family[_MEDIA_ENDPOINT_STAT_FILTERS],
+        check=_compile_all([f for f in families if f[0] != _MEDIA_ENDPOINT_STAT_FILTERS]),
     )
 
 
@@ -815,6 +857,23 @@ def _parse_job_fields(body: Mapping[str, Any]) -> tuple[int | None, bool]:
     return limit, start_of_day
 
 
+def _check_interval_length(
+    interval: str, length_ms: int, limits: QueryLimits, *, filtered: bool
+) -> None:
+    longest, unfiltered = limits.max_interval_days, limits.max_unfiltered_interval_days
+    if not filtered and unfiltered < longest and length_ms > unfiltered * MS_PER_DAY:
+        raise _bad(
+            "interval",
+            f"the interval [{interval}] is longer than the maximum of {unfiltered:g} days "
+            f"for a query without filters ({longest:g} days with a filter)",
+        )
+    if length_ms > longest * MS_PER_DAY:
+        raise _bad(
+            "interval",
+            f"the interval [{interval}] is longer than the maximum of {longest:g} days",
+        )
+
+
 def parse_query(body: object, *, limits: QueryLimits, job: bool = False) -> ParsedQuery:
     """Validate a details-query (or, with ``job``, async-job) body; raise ``BodyError``."""
     if not isinstance(body, Mapping):
@@ -828,12 +887,8 @@ def parse_query(body: object, *, limits: QueryLimits, job: bool = False) -> Pars
     if not isinstance(interval, str):
         raise _invalid_date("interval", interval)
     start_ms, end_ms = parse_interval(interval)
-    if end_ms - start_ms > limits.max_interval_days * MS_PER_DAY:
-        raise _bad(
-            "interval",
-            f"the interval [{interval}] is longer than the maximum of "
-            f"{limits.max_interval_days:g} days",
-        )
+    filters = _parse_filters(body)
+    _check_interval_length(interval, end_ms - start_ms, limits, filtered=job or filters.given)
 
     if job:
         page_size, page_number = 0, 0
@@ -858,7 +913,7 @@ def parse_query(body: object, *, limits: QueryLimits, job: bool = False) -> Pars
             if order_by is None
             else _enum(order_by, voc.ORDER_BY, "orderBy", "orderBy")
         ),
-        filters=_parse_filters(body),
+        filters=filters,
         limit=limit,
         start_of_day_interval_matching=start_of_day,
     )

@@ -12,16 +12,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 MS_PER_HOUR = 3_600_000
 MS_PER_DAY = 86_400_000
 
 
+@lru_cache(maxsize=4096)
+def _day_prefix(day: int) -> str:
+    return datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%dT")
+
+
 def iso_ms(ms: int) -> str:
     """Render epoch milliseconds as the API does: ``yyyy-MM-ddTHH:mm:ss.mmmZ``."""
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    # Every rendered record formats some twenty instants: arithmetic on a cached date is about
+    # three times faster than a datetime and strftime each.
+    day, milliseconds = divmod(ms, MS_PER_DAY)
+    seconds, milli = divmod(milliseconds, 1000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{_day_prefix(day)}{hour:02d}:{minute:02d}:{second:02d}.{milli:03d}Z"
 
 
 @dataclass(frozen=True, slots=True)

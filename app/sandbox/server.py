@@ -52,7 +52,7 @@ _FILTER_FAMILIES = (
 )
 _SELECTION_CACHE_SIZE = 256
 _LOG_SIZE = 200_000
-# Generated hours kept in memory (about 4 KB a conversation); evicted hours are regenerated.
+# Generated hours kept in memory (about 4.5 KB a conversation); evicted hours are regenerated.
 _CACHED_HOURS = 24 * 33  # a month-long query (limits.max_interval_days) plus its first day
 
 

@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,21 @@ from zoneinfo import ZoneInfoNotFoundError
 
 import pytest
 
-from app.sandbox.generate import HOURLY_FACTOR, ConversationSource, VolumeProfile
-from app.sandbox.org import Entity, Organisation, build_organisation, random_uuid
+from app.sandbox.generate import (
+    HOURLY_FACTOR,
+    SHORT_ABANDON_MS,
+    ConversationSource,
+    VolumeProfile,
+)
+from app.sandbox.org import (
+    MEDIA_SETTINGS_MEDIA,
+    WRAP_UP_TIMEOUT,
+    Entity,
+    Organisation,
+    ServiceLevel,
+    build_organisation,
+    random_uuid,
+)
 from app.sandbox.records import (
     MS_PER_DAY,
     MS_PER_HOUR,
@@ -29,6 +43,7 @@ from app.sandbox.records import (
     Participant,
     Segment,
     Session,
+    iso_ms,
     render,
 )
 from app.vocabulary import (
@@ -252,6 +267,54 @@ def test_departed_agents_and_deleted_queues_differ_between_seeds() -> None:
     a, b = build_organisation(5), build_organisation(6)
     assert {u.id for u in a.departed_users}.isdisjoint(u.id for u in b.departed_users)
     assert a.deleted_queues[0].id != b.deleted_queues[0].id
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 5, 7, 11, 12])
+def test_queue_media_settings(seed: int) -> None:
+    org = build_organisation(seed)
+    assert org == build_organisation(seed)
+    assert set(org.media_settings) == {q.id for q in org.queues}
+    missing = 0
+    for queue in org.queues:
+        settings = org.media_settings[queue.id]
+        assert set(settings) <= set(MEDIA_SETTINGS_MEDIA)
+        missing += len(MEDIA_SETTINGS_MEDIA) - len(settings)
+        for medium, setting in settings.items():
+            level = setting.service_level
+            assert 0 < level.percentage <= 1 and level.duration_ms > 0
+            assert setting.alerting_timeout_seconds > 0
+            assert org.service_level(queue.id, "voice" if medium == "call" else medium) == level
+        for medium in set(MEDIA_SETTINGS_MEDIA) - set(settings):
+            assert org.service_level(queue.id, "voice" if medium == "call" else medium) is None
+        # An email may wait hours where a call waits seconds: one threshold cannot fit both.
+        if "email" in settings:
+            assert settings["email"].service_level.duration_ms >= 3_600_000
+        if "call" in settings:
+            assert settings["call"].service_level.duration_ms <= 60_000
+    assert missing >= 1  # reports must meet a queue without a target for a medium
+    # Targets differ between queues, and the common default is among them.
+    for medium in MEDIA_SETTINGS_MEDIA:
+        levels = {s[medium].service_level for s in org.media_settings.values() if medium in s}
+        assert len(levels) >= 2, medium
+    calls = {s["call"].service_level for s in org.media_settings.values() if "call" in s}
+    assert ServiceLevel(0.8, 20_000) in calls
+    # The look-ups know no deleted queue, and neither do the targets.
+    assert org.service_level(org.deleted_queues[0].id, "voice") is None
+    assert org.service_level(org.queues[0].id, "cobrowse") is None
+
+
+def test_queue_media_settings_differ_between_seeds() -> None:
+    def shape(seed: int) -> list[tuple[str, tuple[str, ...]]]:
+        org = build_organisation(seed)
+        return [(q.name, tuple(sorted(org.media_settings[q.id]))) for q in org.queues]
+
+    def targets(seed: int) -> list[ServiceLevel]:
+        org = build_organisation(seed)
+        settings = [org.media_settings[q.id] for q in org.queues]
+        return [s["call"].service_level for s in settings if "call" in s]
+
+    assert len({tuple(shape(seed)) for seed in range(1, 7)}) > 1
+    assert len({tuple(targets(seed)) for seed in range(1, 7)}) > 1
 
 
 def test_a_hand_built_organisation_without_gone_entities_still_generates() -> None:
@@ -495,17 +558,32 @@ def test_inbound_voice_goes_through_the_ivr(conversations: list[Conversation]) -
         flow = ivr.sessions[0].flow
         assert flow is not None and flow["flowType"] == "inboundcall"
         assert set(flow) == {"flowId", "flowName", "flowType"} and UUID4.match(flow["flowId"])
-        (menu,) = segments(ivr)
-        assert menu.segment_type == "ivr" and menu.start_ms == c.start_ms
+        # The flow starts (system), then plays its menu (ivr); neither belongs to a queue.
+        start, menu = segments(ivr)
+        assert (start.segment_type, menu.segment_type) == ("system", "ivr")
+        assert start.start_ms == c.start_ms and start.end_ms == menu.start_ms
+        assert start.queue_id is None and menu.queue_id is None
+        assert 200 <= start.end_ms - start.start_ms <= 1_500
         assert 10_000 <= menu.end_ms - menu.start_ms <= 90_000
+        flow_session = ivr.sessions[0]
+        in_flow = menu.end_ms - start.start_ms
+        assert metric(flow_session, "nFlow") == (1, c.start_ms)
+        assert metric(flow_session, "tFlow") == (in_flow, menu.end_ms)
+        assert metric(flow_session, "tIvr") == (menu.end_ms - menu.start_ms, menu.end_ms)
         if len(c.participants) == 2:
             self_served += 1
             assert c.end_ms == menu.end_ms == talk.end_ms
             assert not metric_values(c, "nOffered")
+            assert menu.disconnect_type == "peer" and talk.disconnect_type == "endpoint"
+            assert metric(flow_session, "tFlowDisconnect") == (in_flow, menu.end_ms)
+            assert not metric_values(c, "tFlowExit")
         else:
             acd = c.participants[2]
             assert acd.purpose == "acd"
             assert segments(acd)[0].start_ms == menu.end_ms  # straight from the IVR to the queue
+            assert menu.disconnect_type == "transfer"
+            assert metric(flow_session, "tFlowExit") == (in_flow, menu.end_ms)
+            assert not any(m.name == "tFlowDisconnect" for m in flow_session.metrics)
     assert share(self_served, len(voice)) == pytest.approx(0.08, abs=0.025)
 
 
@@ -513,37 +591,88 @@ def test_queue_legs_carry_offer_and_wait(
     everything: list[tuple[Organisation, Conversation]],
 ) -> None:
     legs = 0
+    outcomes: Counter[str] = Counter()
     for org, c in everything:
         for acd in having(c, "acd"):
             legs += 1
             (session,) = acd.sessions
-            (seg,) = session.segments
-            assert seg.segment_type == "interact" and seg.queue_id is not None
-            assert acd.participant_name == any_queue(org, seg.queue_id).name
-            assert metric(session, "nOffered") == (1, seg.start_ms)
-            assert metric(session, "tAcd") == (seg.end_ms - seg.start_ms, seg.end_ms)
+            # A moment's delay before routing starts, then the wait proper; both in the queue.
+            delay, wait = session.segments
+            assert (delay.segment_type, wait.segment_type) == ("delay", "interact")
+            assert delay.queue_id == wait.queue_id and wait.queue_id is not None
+            assert delay.end_ms == wait.start_ms
+            assert 0 < delay.end_ms - delay.start_ms <= min(1_000, wait.end_ms - wait.start_ms)
+            assert delay.disconnect_type is None and wait.disconnect_type is not None
+            assert acd.participant_name == any_queue(org, wait.queue_id).name
+            # Offered on entering the queue, the wait emitted on leaving it.
+            waited = wait.end_ms - delay.start_ms
+            assert metric(session, "nOffered") == (1, delay.start_ms)
+            assert metric(session, "tAcd") == (waited, wait.end_ms)
+            names = {m.name for m in session.metrics} - {"nOffered", "tAcd"}
+            if "tAbandon" in names:
+                assert metric(session, "tAbandon") == (waited, wait.end_ms)
+                assert wait.disconnect_type in ("peer", "system")
+                outcomes["abandoned"] += 1
+            elif "tFlowOut" in names:
+                assert names == {"tFlowOut"}
+                assert metric(session, "tFlowOut") == (waited, wait.end_ms)
+                assert wait.disconnect_type == "transfer"
+                outcomes["flowed out"] += 1
+            else:
+                assert not names and wait.disconnect_type == "transfer"
+                outcomes["left for an agent"] += 1
     assert legs > 5000
+    assert set(outcomes) == {"abandoned", "flowed out", "left for an agent"}
+
+
+def test_quick_abandons_are_short_abandons(conversations: list[Conversation]) -> None:
+    short = long = 0
+    for c in conversations:
+        for acd in having(c, "acd"):
+            session = acd.sessions[0]
+            abandon = [(m.value, m.emit_ms) for m in session.metrics if m.name == "tAbandon"]
+            quick = [(m.value, m.emit_ms) for m in session.metrics if m.name == "tShortAbandon"]
+            if not abandon:
+                assert not quick
+                continue
+            # Below the threshold, the same value at the same instant as tAbandon.
+            if abandon[0][0] < SHORT_ABANDON_MS:
+                short += 1
+                assert quick == abandon
+            else:
+                long += 1
+                assert not quick
+    assert SHORT_ABANDON_MS == 10_000
+    assert short > 50 and long > short
 
 
 def test_abandoned_conversations_have_no_agent(conversations: list[Conversation]) -> None:
     offered = [c for c in of_kind(conversations, "voice") if metric_values(c, "nOffered")]
     abandoned = [c for c in offered if metric_values(c, "tAbandon")]
-    # First-queue abandons are 7%; a few more happen in the second queue after a transfer.
-    assert share(len(abandoned), len(offered)) == pytest.approx(0.075, abs=0.02)
+    # First-queue abandons are 7% and system disconnects 1%; a few more happen in the second
+    # queue after a transfer.
+    assert share(len(abandoned), len(offered)) == pytest.approx(0.085, abs=0.02)
     first_queue_abandons = 0
+    endings: Counter[str] = Counter()
     for c in abandoned:
         last_acd = having(c, "acd")[-1]
-        (seg,) = segments(last_acd)
+        start, seg = segments(last_acd)[0], segments(last_acd)[-1]
         wait, emitted = metric(last_acd.sessions[0], "tAbandon")
-        assert (wait, emitted) == (seg.end_ms - seg.start_ms, seg.end_ms)
+        assert (wait, emitted) == (seg.end_ms - start.start_ms, seg.end_ms)
         assert metric(last_acd.sessions[0], "tAcd")[0] == wait
-        assert seg.disconnect_type == "peer"
+        assert not metric_values(c, "tFlowOut")
+        customer = segments(c.participants[0])[0]
+        endings[seg.disconnect_type or ""] += 1
+        # The customer hung up, or the system disconnected the waiting customer.
+        expected = {"peer": "endpoint", "system": "peer"}[seg.disconnect_type or ""]
+        assert customer.disconnect_type == expected
         if len(having(c, "acd")) == 1:
             first_queue_abandons += 1
             assert not having(c, "agent")
-            assert c.end_ms == seg.end_ms == segments(c.participants[0])[0].end_ms
+            assert c.end_ms == seg.end_ms == customer.end_ms
         assert c.participants[-1].purpose == "acd"  # nobody answered after the abandon
     assert first_queue_abandons > 0.8 * len(abandoned)
+    assert 0.05 * len(abandoned) < endings["system"] < 0.25 * len(abandoned)
 
 
 AGENT_PATTERN = re.compile(r"alert( interact hold){0,2} interact wrapup")
@@ -555,9 +684,10 @@ def check_agent_leg(org: Organisation, acd: Participant, agent: Participant) -> 
     types = " ".join(s.segment_type for s in segs)
     assert AGENT_PATTERN.fullmatch(types), types
     assert all(a.end_ms == b.start_ms for a, b in pairwise(segs))
-    queue_seg = segments(acd)[0]
-    assert {s.queue_id for s in segs} == {queue_seg.queue_id}
-    assert segs[0].start_ms == queue_seg.end_ms
+    queued, left = segments(acd)[0], segments(acd)[-1]
+    # Every segment of the agent carries the queue the call was routed from.
+    assert {s.queue_id for s in segs} == {left.queue_id} != {None}
+    assert segs[0].start_ms == left.end_ms
     assert agent.user_id is not None
     assert agent.participant_name == any_user(org, agent.user_id).name
     alert, wrapup = segs[0], segs[-1]
@@ -566,9 +696,10 @@ def check_agent_leg(org: Organisation, acd: Participant, agent: Participant) -> 
     talk = [s for s in segs if s.segment_type == "interact"]
     holds = [s for s in segs if s.segment_type == "hold"]
     assert metric(session, "tAlert") == (alert.end_ms - alert.start_ms, alert.end_ms)
-    assert metric(session, "tAnswered") == (alert.end_ms - queue_seg.start_ms, alert.end_ms)
+    assert metric(session, "tAnswered") == (alert.end_ms - queued.start_ms, alert.end_ms)
     talk_ms = sum(s.end_ms - s.start_ms for s in talk)
     assert metric(session, "tTalk") == (talk_ms, talk[-1].end_ms)
+    assert metric(session, "tTalkComplete") == (talk_ms, talk[-1].end_ms)
     held_ms = sum(s.end_ms - s.start_ms for s in holds)
     # One tHeld per hold, emitted as that hold ends (none without a hold).
     held = [(m.value, m.emit_ms) for m in session.metrics if m.name == "tHeld"]
@@ -581,7 +712,7 @@ def check_agent_leg(org: Organisation, acd: Participant, agent: Participant) -> 
 
 
 def test_answered_agent_legs(everything: list[tuple[Organisation, Conversation]]) -> None:
-    legs = holds = double_holds = with_code = 0
+    legs = holds = double_holds = with_code = timed_out = 0
     for org, c in everything:
         if c.originating_direction == "outbound":
             continue
@@ -598,8 +729,13 @@ def test_answered_agent_legs(everything: list[tuple[Organisation, Conversation]]
             code = segments(agent)[-1].wrap_up_code
             if code is not None:
                 with_code += 1
-                assert org.wrapup_code(code)
+                if code == WRAP_UP_TIMEOUT:
+                    timed_out += 1
+                else:
+                    assert org.wrapup_code(code)
     assert share(with_code, legs) == pytest.approx(0.95, abs=0.02)
+    # Some wrap-ups time out and carry the system code, which no look-up resolves.
+    assert share(timed_out, legs) == pytest.approx(0.03, abs=0.01)
     assert 0.1 < share(holds, legs) < 0.3
     assert double_holds > 0
 
@@ -636,17 +772,26 @@ def test_transfers_between_queues(everything: list[tuple[Organisation, Conversat
         wrapup = segments(first)[-1]
         assert wrapup.segment_type == "wrapup" and wrapup.start_ms == last_talk.end_ms
         assert metric(first.sessions[0], "tHandle")[1] == wrapup.end_ms
-        second_queue = segments(acds[1])[0]
-        assert second_queue.queue_id != segments(acds[0])[0].queue_id
-        assert second_queue.start_ms == last_talk.end_ms
-        assert metric(acds[1].sessions[0], "nOffered") == (1, last_talk.end_ms)
+        # The next queue is a leg of its own: its own acd session, offer and wait.
+        first_queue, second_queue = segments(acds[0]), segments(acds[1])
+        assert acds[1].sessions[0].session_id != acds[0].sessions[0].session_id
+        assert second_queue[0].queue_id != first_queue[0].queue_id
+        assert {s.queue_id for s in second_queue} == {second_queue[0].queue_id}
+        assert second_queue[0].start_ms == last_talk.end_ms
+        second = acds[1].sessions[0]
+        assert metric(second, "nOffered") == (1, last_talk.end_ms)
+        waited = second_queue[-1].end_ms - second_queue[0].start_ms
+        assert metric(second, "tAcd") == (waited, second_queue[-1].end_ms)
+        assert not any(m.name == "tAbandon" for m in acds[0].sessions[0].metrics)
         if len(agents) == 1:
+            # Abandoned in the second queue, and counted there.
             abandoned_after += 1
-            assert metric_values(c, "tAbandon")
+            assert metric(second, "tAbandon") == (waited, second_queue[-1].end_ms)
         else:
+            assert not any(m.name == "tAbandon" for m in second.metrics)
             assert agents[1].user_id != first.user_id
             check_agent_leg(org, acds[1], agents[1])
-        assert org.queue(second_queue.queue_id or "")
+        assert org.queue(second_queue[0].queue_id or "")
     assert share(transferred, answered) == pytest.approx(0.08, abs=0.02)
     assert 0 < abandoned_after < 0.3 * transferred
 
@@ -661,12 +806,14 @@ def test_digital_and_callback_conversations(
     found = of_kind(conversations, media)
     assert len(found) > 100
     for c in found:
-        assert c.participants[0].purpose == "customer"
-        assert not having(c, "ivr")
+        customer, first_queue = c.participants[:2]
+        assert customer.purpose == "customer"
+        # No IVR before the queue (a flow may take the conversation after it).
+        assert first_queue.purpose == "acd"
         assert {s.media_type for s in sessions(c)} == {media}
         assert c.min_mos is None
-        assert having(c, "acd")[0].sessions[0].segments[0].start_ms == c.start_ms
-        customer_session = c.participants[0].sessions[0]
+        assert first_queue.sessions[0].segments[0].start_ms == c.start_ms
+        customer_session = customer.sessions[0]
         assert (customer_session.ani is not None) == (media == "callback")
     durations = [c.end_ms - c.start_ms for c in found]
     assert max(durations) <= longest_h * MS_PER_HOUR
@@ -674,10 +821,13 @@ def test_digital_and_callback_conversations(
     assert max(durations) > tail_h * MS_PER_HOUR
 
 
+OUTBOUND_PATTERN = re.compile(r"dialing contacting( interact hold){0,2} interact wrapup")
+
+
 def test_outbound_voice(everything: list[tuple[Organisation, Conversation]]) -> None:
     outbound = [(org, c) for org, c in everything if c.originating_direction == "outbound"]
     assert len(outbound) > 300
-    with_code = 0
+    with_code = held_calls = 0
     for org, c in outbound:
         agent, external = c.participants
         assert (agent.purpose, external.purpose) == ("agent", "external")
@@ -685,20 +835,43 @@ def test_outbound_voice(everything: list[tuple[Organisation, Conversation]]) -> 
         assert c.division_ids == (any_user(org, agent.user_id).division_id,)
         session = agent.sessions[0]
         assert (session.media_type, session.direction) == ("voice", "outbound")
-        dialing, talk, wrapup = session.segments
-        types = (dialing.segment_type, talk.segment_type, wrapup.segment_type)
-        assert types == ("dialing", "interact", "wrapup")
-        assert dialing.start_ms == c.start_ms and dialing.end_ms == talk.start_ms
-        assert talk.end_ms == wrapup.start_ms and wrapup.end_ms == c.end_ms
-        assert {m.name for m in session.metrics} == {"nOutbound", "tTalk", "tAcw", "tHandle"}
-        talk_ms, acw_ms = metric(session, "tTalk")[0], metric(session, "tAcw")[0]
-        assert talk_ms == talk.end_ms - talk.start_ms
-        assert metric(session, "tHandle")[0] == talk_ms + acw_ms
+        segs = session.segments
+        assert OUTBOUND_PATTERN.fullmatch(" ".join(s.segment_type for s in segs))
+        assert all(a.end_ms == b.start_ms for a, b in pairwise(segs))
+        dialing, contacting, wrapup = segs[0], segs[1], segs[-1]
+        talk = [s for s in segs if s.segment_type == "interact"]
+        holds = [s for s in segs if s.segment_type == "hold"]
+        assert dialing.start_ms == c.start_ms and wrapup.end_ms == c.end_ms
+        expected = {"nOutbound", "tDialing", "tContacting", "tTalk", "tTalkComplete", "tAcw"}
+        expected |= {"tHandle"} | ({"tHeld"} if holds else set())
+        assert {m.name for m in session.metrics} == expected
+        held_calls += bool(holds)
+        # Placing the call is emitted as each step ends, and handle time includes it.
+        dial_ms = dialing.end_ms - dialing.start_ms
+        contact_ms = contacting.end_ms - contacting.start_ms
+        assert metric(session, "nOutbound") == (1, c.start_ms)
+        assert metric(session, "tDialing") == (dial_ms, dialing.end_ms)
+        assert metric(session, "tContacting") == (contact_ms, contacting.end_ms)
+        talk_ms = sum(s.end_ms - s.start_ms for s in talk)
+        held_ms = sum(s.end_ms - s.start_ms for s in holds)
+        assert metric(session, "tTalk") == (talk_ms, talk[-1].end_ms)
+        assert metric(session, "tTalkComplete") == (talk_ms, talk[-1].end_ms)
+        held = [(m.value, m.emit_ms) for m in session.metrics if m.name == "tHeld"]
+        assert held == [(s.end_ms - s.start_ms, s.end_ms) for s in holds]
+        acw_ms = metric(session, "tAcw")[0]
+        assert metric(session, "tHandle") == (
+            dial_ms + contact_ms + talk_ms + held_ms + acw_ms,
+            wrapup.end_ms,
+        )
+        emits = [m.emit_ms for m in session.metrics]
+        assert emits == sorted(emits)
         assert not metric_values(c, "nOffered")
+        # The far end is connected from the answer to the end of the talk, holds included.
         (far_end,) = segments(external)
-        assert (far_end.start_ms, far_end.end_ms) == (talk.start_ms, talk.end_ms)
+        assert (far_end.start_ms, far_end.end_ms) == (contacting.end_ms, talk[-1].end_ms)
         with_code += wrapup.wrap_up_code is not None
     assert share(with_code, len(outbound)) == pytest.approx(0.95, abs=0.04)
+    assert 0.1 < share(held_calls, len(outbound)) < 0.4
 
 
 def test_conversation_fields(everything: list[tuple[Organisation, Conversation]]) -> None:
@@ -731,6 +904,85 @@ def test_conversation_fields(everything: list[tuple[Organisation, Conversation]]
 
 
 # --- shapes the report rules need ----------------------------------------------------------
+
+
+def test_customers_are_connected(conversations: list[Conversation]) -> None:
+    checked = 0
+    for c in conversations:
+        for customer in having(c, "customer"):
+            (session,) = customer.sessions
+            (talk,) = session.segments
+            assert [(m.name, m.value, m.emit_ms) for m in session.metrics] == [
+                ("nConnected", 1, talk.start_ms),
+                ("tConnected", talk.end_ms - talk.start_ms, talk.end_ms),
+            ]
+            checked += 1
+        # Nobody else is "connected": it is the customer's metric.
+        others = [p for p in c.participants if p.purpose != "customer"]
+        assert not any(
+            m.name in ("nConnected", "tConnected")
+            for p in others
+            for s in p.sessions
+            for m in s.metrics
+        )
+    assert checked == len(conversations) - len(of_kind(conversations, "outbound"))
+
+
+def test_events_are_emitted_when_they_happen(conversations: list[Conversation]) -> None:
+    """Each metric is emitted as what it measures ends, so a conversation's events spread over
+    several half hours: reports count each in the half hour of its emitDate."""
+    later: Counter[str] = Counter()
+    counted: Counter[str] = Counter()
+    for c in conversations:
+        started = c.start_ms // (30 * 60_000)
+        for s in sessions(c):
+            for m in s.metrics:
+                counted[m.name] += 1
+                later[m.name] += m.emit_ms // (30 * 60_000) != started
+    # Offers after an IVR or a transfer, and answers after a wait, land in a later half hour
+    # now and then; handle time, emitted when the wrap-up ends, quite often.
+    assert share(later["tHandle"], counted["tHandle"]) > 0.1
+    assert share(later["tHandle"], counted["tHandle"]) > 2 * share(
+        later["tAnswered"], counted["tAnswered"]
+    )
+    assert later["nOffered"] > 0 and later["tAnswered"] > 0 and later["tAbandon"] > 0
+    # What is emitted at the start of an interaction never moves to a later half hour.
+    assert later["nOutbound"] == 0 and later["nConnected"] == 0
+
+
+def visible_metrics(c: Conversation, cut: int, participant: Participant) -> list[str]:
+    """Names of the participant's metrics the record shows at ``cut``, in order."""
+    record = render(c, cut, with_attributes=False)
+    shown = [p for p in record["participants"] if p["participantId"] == participant.participant_id]
+    return [m["name"] for p in shown for s in p["sessions"] for m in s.get("metrics", [])]
+
+
+def test_an_ongoing_conversation_shows_the_events_emitted_so_far(
+    conversations: list[Conversation],
+) -> None:
+    checked = 0
+    for c in conversations:
+        if c.stuck_at_ms is not None or c.originating_direction != "inbound":
+            continue
+        talked = answering(c)
+        if not talked:
+            continue
+        agent = talked[-1]
+        wrapup = segments(agent)[-1]
+        acd = having(c, "acd")[-1]
+        offered = segments(acd)[0].start_ms
+        # While waiting in queue: offered, but the wait is not over.
+        assert visible_metrics(c, offered + 1, acd) == ["nOffered"]
+        # In wrap-up: the talk is complete, the handle time is not known yet.
+        during = visible_metrics(c, wrapup.start_ms, agent)
+        assert {"tAnswered", "tTalk", "tTalkComplete"} <= set(during)
+        assert "tAcw" not in during and "tHandle" not in during
+        assert visible_metrics(c, wrapup.end_ms - 1, agent) == during
+        assert visible_metrics(c, wrapup.end_ms, agent)[-2:] == ["tAcw", "tHandle"]
+        checked += 1
+        if checked == 500:
+            break
+    assert checked == 500
 
 
 def test_transfer_to_another_division_lists_both_divisions(
@@ -798,7 +1050,7 @@ def test_departed_agents_and_the_deleted_queue_take_a_small_share(
 def test_agents_alerted_who_do_not_answer(
     everything: list[tuple[Organisation, Conversation]],
 ) -> None:
-    answered = rona = 0
+    answered = rona = wrapped_up = 0
     for org, c in everything:
         talked = answering(c)
         silent = [p for p in having(c, "agent") if p not in talked]
@@ -812,22 +1064,32 @@ def test_agents_alerted_who_do_not_answer(
         (agent,) = silent
         assert agent.user_id is not None and org.user(agent.user_id).name == agent.participant_name
         (session,) = agent.sessions
-        (alert,) = session.segments
+        alert, *after = session.segments
         assert alert.segment_type == "alert"
         assert alert.disconnect_type == "noAnswerTransfer"
         alert_ms = alert.end_ms - alert.start_ms
         assert 8_000 <= alert_ms <= 30_000
-        metrics = sorted((m.name, m.value, m.emit_ms) for m in session.metrics)
-        assert metrics == [
+        expected = [
             ("tAlert", alert_ms, alert.end_ms),
             ("tNotResponding", alert_ms, alert.end_ms),
         ]
+        if after:
+            # Not answered, yet wrapped up: the wrap-up times out, and counts as handled.
+            wrapped_up += 1
+            (wrapup,) = after
+            assert wrapup.segment_type == "wrapup" and wrapup.start_ms == alert.end_ms
+            assert wrapup.wrap_up_code == WRAP_UP_TIMEOUT
+            assert wrapup.queue_id == alert.queue_id
+            acw_ms = wrapup.end_ms - wrapup.start_ms
+            assert 10_000 <= acw_ms <= 120_000
+            expected += [("tAcw", acw_ms, wrapup.end_ms), ("tHandle", acw_ms, wrapup.end_ms)]
+        assert [(m.name, m.value, m.emit_ms) for m in session.metrics] == expected
         # Before the agent who answered, in time and in array order; never after.
         first_acd, answerer = having(c, "acd")[0], talked[0]
-        queue_seg = segments(first_acd)[0]
-        assert alert.queue_id == queue_seg.queue_id
-        assert queue_seg.start_ms < alert.start_ms < alert.end_ms < segments(answerer)[0].start_ms
-        assert segments(answerer)[0].start_ms == queue_seg.end_ms
+        queued, left = segments(first_acd)[0], segments(first_acd)[-1]
+        assert alert.queue_id == left.queue_id
+        assert queued.start_ms < alert.start_ms < alert.end_ms < segments(answerer)[0].start_ms
+        assert segments(answerer)[0].start_ms == left.end_ms
         order = [p.participant_id for p in c.participants]
         assert order.index(first_acd.participant_id) < order.index(agent.participant_id)
         assert order.index(agent.participant_id) < order.index(answerer.participant_id)
@@ -835,53 +1097,83 @@ def test_agents_alerted_who_do_not_answer(
         # The report's agent is the one who answered (or, after a transfer, the last one).
         assert agent_id_fact(c) == talked[-1].user_id != agent.user_id
         # The wait in queue covers the unanswered alert; speed of answer includes it too.
-        assert metric(first_acd.sessions[0], "tAcd")[0] == queue_seg.end_ms - queue_seg.start_ms
+        assert metric(first_acd.sessions[0], "tAcd")[0] == left.end_ms - queued.start_ms
         assert metric(answerer.sessions[0], "tAnswered")[0] > alert_ms
     assert share(rona, answered) == pytest.approx(0.03, abs=0.01)
+    assert share(wrapped_up, rona) == pytest.approx(0.4, abs=0.15)
 
 
 def test_offered_conversations_that_leave_the_queue_unanswered(
     everything: list[tuple[Organisation, Conversation]],
 ) -> None:
-    offered = left = 0
-    endings: Counter[str] = Counter()
+    offered = flowed_out = disconnected = 0
+    destinations: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
-    for _, c in everything:
+    for org, c in everything:
         if c.originating_direction != "inbound" or not metric_values(c, "nOffered"):
             continue
         offered += 1
-        if metric_values(c, "tAnswered") or metric_values(c, "tAbandon"):
-            continue
-        left += 1
-        kinds[kind(c)] += 1
-        assert not having(c, "agent")
-        (acd,) = having(c, "acd")
-        (session,) = acd.sessions
-        (seg,) = session.segments
-        assert {m.name for m in session.metrics} == {"nOffered", "tAcd"}
-        assert metric(session, "tAcd") == (seg.end_ms - seg.start_ms, seg.end_ms)
-        assert seg.end_ms > seg.start_ms
+        first_acd = having(c, "acd")[0]
+        session = first_acd.sessions[0]
+        queued, left = session.segments[0], session.segments[-1]
+        waited = left.end_ms - queued.start_ms
         customer = segments(c.participants[0])[0]
-        endings[seg.disconnect_type or ""] += 1
-        if seg.disconnect_type == "system":
-            assert c.participants[-1] == acd
-            assert customer.end_ms == seg.end_ms == c.end_ms
+        if left.disconnect_type == "system":
+            # A system disconnect in queue is an abandon, never a flow-out.
+            disconnected += 1
+            assert {m.name for m in session.metrics} - {"tShortAbandon"} == {
+                "nOffered",
+                "tAcd",
+                "tAbandon",
+            }
+            assert metric(session, "tAbandon") == (waited, left.end_ms)
+            assert c.participants[-1] == first_acd and not having(c, "agent")
+            assert customer.end_ms == left.end_ms == c.end_ms
+            assert customer.disconnect_type == "peer"
             continue
-        # Overflow to an external number: an external party takes the call from the queue.
-        assert seg.disconnect_type == "transfer" and kind(c) == "voice"
-        external = c.participants[-1]
-        assert external.purpose == "external" and external.user_id is None
-        (far_end,) = segments(external)
-        assert far_end.segment_type == "interact" and far_end.queue_id is None
-        assert far_end.start_ms == seg.end_ms
-        assert far_end.end_ms == customer.end_ms == c.end_ms
-        ext_session = external.sessions[0]
-        assert not ext_session.metrics
-        assert ext_session.dnis and re.fullmatch(r"tel:\+1555\d{7}", ext_session.dnis)
-        assert external.participant_name == ext_session.dnis[4:]
-    assert share(left, offered) == pytest.approx(0.02, abs=0.006)
-    assert set(endings) == {"system", "transfer"}
-    assert 0.15 * left < endings["transfer"] < 0.6 * left
+        if not any(m.name == "tFlowOut" for m in session.metrics):
+            continue
+        # A flow-out: neither answered nor abandoned, and the interaction goes on elsewhere.
+        flowed_out += 1
+        kinds[kind(c)] += 1
+        assert {m.name for m in session.metrics} == {"nOffered", "tAcd", "tFlowOut"}
+        assert metric(session, "tFlowOut") == (waited, left.end_ms)
+        assert left.disconnect_type == "transfer"
+        assert not having(c, "agent") and len(having(c, "acd")) == 1
+        assert not metric_values(c, "tAbandon") and not metric_values(c, "tAnswered")
+        after = c.participants[-1]
+        destinations[after.purpose] += 1
+        (far,) = after.sessions
+        assert far.segments[0].start_ms == left.end_ms
+        assert far.segments[-1].end_ms == customer.end_ms == c.end_ms
+        assert all(s.queue_id is None for s in far.segments)
+        if after.purpose == "external":
+            # Overflow to an external number: an external party takes the call.
+            assert kind(c) == "voice" and after.user_id is None
+            (far_end,) = far.segments
+            assert far_end.segment_type == "interact"
+            assert not far.metrics
+            assert far.dnis and re.fullmatch(r"tel:\+1555\d{7}", far.dnis)
+            assert after.participant_name == far.dnis[4:]
+            continue
+        # Or a flow of the queue's division, where the interaction ends.
+        assert far.flow is not None and after.participant_name == far.flow["flowName"]
+        assert far.flow["flowName"].startswith(org.division(c.division_ids[0]).name)
+        in_flow = far.segments[-1].end_ms - far.segments[0].start_ms
+        assert metric(far, "nFlow") == (1, left.end_ms)
+        assert metric(far, "tFlowDisconnect") == (in_flow, c.end_ms)
+        if kind(c) in ("voice", "callback"):
+            assert after.purpose == "ivr"
+            assert [s.segment_type for s in far.segments] == ["system", "ivr"]
+            assert customer.disconnect_type == "endpoint"  # the caller hangs up in the flow
+        else:
+            assert after.purpose == "workflow"
+            assert [s.segment_type for s in far.segments] == ["system"]
+            assert customer.disconnect_type == "peer"  # the flow closes it
+    assert share(flowed_out, offered) == pytest.approx(0.02, abs=0.006)
+    assert share(disconnected, offered) == pytest.approx(0.01, abs=0.004)
+    assert set(destinations) == {"external", "ivr", "workflow"}
+    assert 0.15 * flowed_out < destinations["external"] < 0.6 * flowed_out
     assert {"voice", "chat", "message", "email"} <= set(kinds)
 
 
@@ -929,8 +1221,9 @@ def test_two_holds_emit_two_held_metrics(conversations: list[Conversation]) -> N
             (session,) = agent.sessions
             held = [m.value for m in session.metrics if m.name == "tHeld"]
             assert held == [h.end_ms - h.start_ms for h in holds]
-            talk, acw, handle = (metric(session, n)[0] for n in ("tTalk", "tAcw", "tHandle"))
-            assert handle == talk + sum(held) + acw
+            handle = metric(session, "tHandle")[0]
+            parts = ("tDialing", "tContacting", "tTalk", "tAcw")
+            assert handle == sum(held) + sum(m.value for m in session.metrics if m.name in parts)
             # Between the two holds' ends only the first tHeld is visible.
             for cut, visible in ((holds[1].end_ms - 1, held[:1]), (c.end_ms, held)):
                 record = render(c, cut, with_attributes=False)
@@ -944,6 +1237,9 @@ def test_two_holds_emit_two_held_metrics(conversations: list[Conversation]) -> N
 
 
 # --- invariants over every generated conversation ------------------------------------------
+
+
+HANDLE_PARTS = ("tDialing", "tContacting", "tTalk", "tHeld", "tAcw")
 
 
 def test_timeline_invariants(days: list[Day]) -> None:
@@ -960,14 +1256,12 @@ def test_timeline_invariants(days: list[Day]) -> None:
                 assert all(seg.start_ms < seg.end_ms for seg in segs)
                 assert all(a.end_ms <= b.start_ms for a, b in pairwise(segs))
                 for m in s.metrics:
-                    assert c.start_ms <= m.emit_ms <= c.end_ms
+                    # Emitted within the session's own span.
+                    assert segs[0].start_ms <= m.emit_ms <= segs[-1].end_ms
                     assert isinstance(m.value, int) and m.value >= 0
                 handle = [m.value for m in s.metrics if m.name == "tHandle"]
                 if handle:
-                    parts = (
-                        sum(m.value for m in s.metrics if m.name == n)
-                        for n in ("tTalk", "tHeld", "tAcw")
-                    )
+                    parts = (sum(m.value for m in s.metrics if m.name == n) for n in HANDLE_PARTS)
                     assert handle == [sum(parts)]
 
 
@@ -997,15 +1291,53 @@ def test_ids_exist_in_the_organisation(everything: list[tuple[Organisation, Conv
                             org.queue(seg.queue_id)
                     if seg.wrap_up_code is not None:
                         assert seg.segment_type == "wrapup"
-                        org.wrapup_code(seg.wrap_up_code)
+                        if seg.wrap_up_code == WRAP_UP_TIMEOUT:
+                            unresolved["wrap-up code"] += 1
+                        else:
+                            org.wrapup_code(seg.wrap_up_code)
         for division_id in c.division_ids:
             org.division(division_id)
-    # The only ids no look-up resolves are those of departed agents and deleted queues.
-    assert unresolved["user"] > 0 and unresolved["queue"] > 0
+    # The only ids no look-up resolves are those of departed agents and deleted queues, and
+    # the system wrap-up code.
+    assert unresolved["user"] > 0 and unresolved["queue"] > 0 and unresolved["wrap-up code"] > 0
+    org = everything[0][0]
+    with pytest.raises(KeyError):
+        org.wrapup_code(WRAP_UP_TIMEOUT)
+
+
+# Every session metric the generator emits, each of which some test above pins.
+EMITTED_METRICS = {
+    "nConnected",
+    "tConnected",
+    "nFlow",
+    "tFlow",
+    "tIvr",
+    "tFlowExit",
+    "tFlowDisconnect",
+    "nOffered",
+    "tAcd",
+    "tAbandon",
+    "tShortAbandon",
+    "tFlowOut",
+    "tAlert",
+    "tNotResponding",
+    "tAnswered",
+    "tHeld",
+    "tTalk",
+    "tTalkComplete",
+    "nTransferred",
+    "tAcw",
+    "tHandle",
+    "nOutbound",
+    "tDialing",
+    "tContacting",
+}
 
 
 def test_enum_values_are_in_the_vocabulary(conversations: list[Conversation]) -> None:
-    seen: dict[str, set[str]] = {k: set() for k in ("media", "purpose", "segment", "disconnect")}
+    seen: dict[str, set[str]] = {
+        k: set() for k in ("media", "purpose", "segment", "disconnect", "metric")
+    }
     for c in conversations:
         assert c.originating_direction in DIRECTIONS
         for p in c.participants:
@@ -1013,14 +1345,25 @@ def test_enum_values_are_in_the_vocabulary(conversations: list[Conversation]) ->
             for s in p.sessions:
                 seen["media"].add(s.media_type)
                 assert s.direction in DIRECTIONS
-                assert {m.name for m in s.metrics} <= CONVERSATION_METRICS
+                seen["metric"].update(m.name for m in s.metrics)
                 for seg in s.segments:
                     seen["segment"].add(seg.segment_type)
                     if seg.disconnect_type is not None:
                         seen["disconnect"].add(seg.disconnect_type)
     assert seen["media"] == {"voice", "chat", "message", "email", "callback"} <= MEDIA_TYPES
-    assert seen["purpose"] == {"customer", "ivr", "acd", "agent", "external"} <= PURPOSES
-    assert seen["segment"] == {"interact", "ivr", "alert", "hold", "wrapup", "dialing"}
+    assert seen["purpose"] == {"customer", "ivr", "acd", "agent", "external", "workflow"}
+    assert seen["purpose"] <= PURPOSES
+    assert seen["segment"] == {
+        "interact",
+        "system",
+        "ivr",
+        "delay",
+        "alert",
+        "hold",
+        "wrapup",
+        "dialing",
+        "contacting",
+    }
     assert seen["segment"] <= SEGMENT_TYPES
     assert seen["disconnect"] <= DISCONNECT_TYPES
     assert seen["disconnect"] == {
@@ -1031,6 +1374,7 @@ def test_enum_values_are_in_the_vocabulary(conversations: list[Conversation]) ->
         "system",
         "noAnswerTransfer",
     }
+    assert seen["metric"] == EMITTED_METRICS <= CONVERSATION_METRICS
 
 
 def test_some_conversations_cross_hour_boundaries_and_midnight(days: list[Day]) -> None:
@@ -1068,6 +1412,16 @@ def test_stuck_conversations(days: list[Day]) -> None:
 # --- rendering -----------------------------------------------------------------------------
 
 
+def test_iso_ms_is_the_api_format() -> None:
+    rng = random.Random(3)
+    instants = [rng.randrange(31_536_000_000, 7_258_118_400_000) for _ in range(5000)]
+    # Day, leap-day and year boundaries, on both sides.
+    edges = [0, 1_709_164_800_000, 1_709_251_200_000, 1_735_689_600_000, 7_258_118_399_999]
+    for ms in instants + [e + d for e in edges for d in (-1, 0, 1)]:
+        moment = datetime.fromtimestamp(ms // 1000, tz=UTC)
+        assert iso_ms(ms) == f"{moment:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+
+
 def rendered_sum(record: dict[str, Any], name: str) -> int:
     return sum(
         m["value"]
@@ -1092,11 +1446,10 @@ def test_render_after_end_shows_the_whole_conversation(conversations: list[Conve
         assert len(record["participants"]) == len(c.participants)
         customer = record["participants"][1 if kind(c) == "outbound" else 0]
         assert customer["attributes"]["customerTier"] in ("gold", "silver", "bronze")
-        for name in ("nOffered", "tAnswered", "tAbandon", "tTalk", "tHeld", "tAcw", "tHandle"):
+        for name in EMITTED_METRICS:
             assert rendered_sum(record, name) == sum(metric_values(c, name))
         handle = rendered_sum(record, "tHandle")
-        parts = (rendered_sum(record, n) for n in ("tTalk", "tHeld", "tAcw"))
-        assert handle == sum(parts)
+        assert handle == sum(rendered_sum(record, n) for n in HANDLE_PARTS)
         purposes = [p["purpose"] for p in record["participants"]]
         if rendered_sum(record, "tAbandon") and purposes.count("acd") == 1:
             assert "agent" not in purposes

@@ -17,6 +17,7 @@ from app.sandbox.query_body import (
     parse_query,
 )
 from app.sandbox.records import Conversation, Participant, Segment, Session, render
+from app.vocabulary import JOB_QUERY_FIELDS, QUERY_FIELDS
 from tests.examples import official_clause_example, official_queue_example
 
 LIMITS = QueryLimits()
@@ -117,11 +118,97 @@ BAD_BODIES: list[tuple[str, object, bool, str, tuple[str, ...]]] = [
         ("ends before",),
     ),
     (
-        "interval too long",
-        {"interval": "2024-05-01T00:00:00Z/2024-06-01T00:00:01Z"},
+        "interval too long with a filter",
+        {
+            "interval": "2024-05-01T00:00:00Z/2024-06-01T00:00:01Z",
+            "conversationFilters": [
+                {"type": "and", "predicates": [dim("conversationEnd", operator="exists")]}
+            ],
+        },
         False,
         "bad.request",
-        ("maximum of 31 days",),
+        ("interval", "maximum of 31 days"),
+    ),
+    (
+        "interval too long without a filter",
+        {"interval": "2024-05-01T00:00:00Z/2024-05-08T00:00:00.001Z"},
+        False,
+        "bad.request",
+        ("interval", "2024-05-08T00:00:00.001Z", "maximum of 7 days", "31 days with a filter"),
+    ),
+    (
+        "interval too long with empty filter lists",
+        {
+            "interval": "2024-05-01T00:00:00Z/2024-05-08T00:00:00.001Z",
+            "segmentFilters": [],
+            "conversationFilters": [],
+        },
+        False,
+        "bad.request",
+        ("maximum of 7 days",),
+    ),
+    (
+        "job interval too long",
+        {"interval": "2024-05-01T00:00:00Z/2024-06-01T00:00:01Z"},
+        True,
+        "bad.request",
+        ("interval", "maximum of 31 days"),
+    ),
+    (
+        "mediaEndpointStatFilters not an array",
+        body(mediaEndpointStatFilters={"type": "and"}),
+        False,
+        "bad.request",
+        ("mediaEndpointStatFilters", "JSON array"),
+    ),
+    (
+        "mediaEndpointStatFilters without predicates",
+        body(mediaEndpointStatFilters=[{"type": "and"}]),
+        False,
+        "bad.request",
+        ("mediaEndpointStatFilters[0]", "predicates or clauses"),
+    ),
+    (
+        "mediaEndpointStatFilters without type",
+        body(mediaEndpointStatFilters=[{"predicates": [dim("minMos", operator="exists")]}]),
+        False,
+        "bad.request",
+        ("mediaEndpointStatFilters[0]", "type"),
+    ),
+    (
+        "unknown mediaEndpointStatFilters dimension",
+        body(mediaEndpointStatFilters=[{"type": "and", "predicates": [dim("minMOS", "3")]}]),
+        False,
+        "invalid.value",
+        ("[minMOS]", "mediaEndpointStatFilters[0].predicates[0].dimension", "minMos"),
+    ),
+    (
+        "metric in mediaEndpointStatFilters",
+        body(mediaEndpointStatFilters=[{"type": "and", "predicates": [metric("tTalk", gte=1)]}]),
+        False,
+        "bad.request",
+        ("mediaEndpointStatFilters[0].predicates[0].metric", "not allowed"),
+    ),
+    (
+        "property in mediaEndpointStatFilters",
+        body(
+            mediaEndpointStatFilters=[
+                {
+                    "type": "or",
+                    "clauses": [
+                        {
+                            "type": "and",
+                            "predicates": [
+                                {"property": "p", "propertyType": "string", "value": "x"}
+                            ],
+                        }
+                    ],
+                }
+            ]
+        ),
+        True,
+        "bad.request",
+        ("mediaEndpointStatFilters[0].clauses[0].predicates[0].property", "not allowed"),
     ),
     ("paging not object", body(paging=[25, 1]), False, "bad.request", ("paging",)),
     (
@@ -535,17 +622,27 @@ def test_invalid_value_shortens_a_long_list_but_keeps_the_near_miss() -> None:
 
 
 def test_the_limits_are_configurable() -> None:
-    wide = QueryLimits(max_page_size=200, max_interval_days=62, max_results=1000)
+    wide = QueryLimits(
+        max_page_size=200, max_interval_days=62, max_unfiltered_interval_days=10, max_results=1000
+    )
     query = parse_query(
         {
             "interval": "2024-05-01T00:00:00Z/2024-06-30T00:00:00Z",
             "paging": {"pageSize": 200, "pageNumber": 5},
+            "segmentFilters": [{"type": "and", "predicates": [dim("purpose", "acd")]}],
         },
         limits=wide,
     )
     assert (query.page_size, query.page_number) == (200, 5)
     error = rejection(body(paging={"pageSize": 200, "pageNumber": 6}), limits=wide)
     assert "maximum of 1000 results" in error.message
+    parse_query({"interval": "2024-05-01T00:00:00Z/2024-05-11T00:00:00Z"}, limits=wide)
+    error = rejection({"interval": "2024-05-01T00:00:00Z/2024-05-11T00:00:01Z"}, limits=wide)
+    assert "maximum of 10 days for a query without filters (62 days with a filter)" in error.message
+    # A smaller overall maximum applies to unfiltered queries too, and is the one named.
+    narrow = QueryLimits(max_interval_days=2)
+    error = rejection({"interval": "2024-05-01T00:00:00Z/2024-05-03T00:00:01Z"}, limits=narrow)
+    assert "maximum of 2 days" in error.message and "7 days" not in error.message
 
 
 # ---------------------------------------------------------------------------------------------
@@ -622,10 +719,78 @@ def test_exact_interval_and_page_limits_are_allowed() -> None:
         {
             "interval": "2024-05-01T00:00:00Z/2024-06-01T00:00:00Z",
             "paging": {"pageSize": 100, "pageNumber": 1000},
+            "conversationFilters": [{"type": "and", "predicates": [dim("divisionId", "d1")]}],
         },
         limits=LIMITS,
     )
     assert query.page_number == 1000
+    week = parse_query({"interval": "2024-05-01T00:00:00Z/2024-05-08T00:00:00Z"}, limits=LIMITS)
+    assert week.end_ms - week.start_ms == 7 * 86_400_000
+
+
+LONGER_THAN_A_WEEK = "2024-05-01T00:00:00Z/2024-05-08T00:00:00.001Z"
+
+
+@pytest.mark.parametrize(
+    "family",
+    [
+        "conversationFilters",
+        "segmentFilters",
+        "evaluationFilters",
+        "surveyFilters",
+        "resolutionFilters",
+        "mediaEndpointStatFilters",
+    ],
+)
+def test_any_filter_allows_more_than_seven_days(family: str) -> None:
+    predicate = {
+        "conversationFilters": dim("conversationEnd", operator="exists"),
+        "segmentFilters": dim("purpose", "acd"),
+        "evaluationFilters": dim("evaluationId", operator="notExists"),
+        "surveyFilters": dim("surveyId", operator="notExists"),
+        "resolutionFilters": {"metric": "nNextContactAvoided", "operator": "notExists"},
+        "mediaEndpointStatFilters": dim("minMos", operator="exists"),
+    }[family]
+    raw = {"interval": LONGER_THAN_A_WEEK, family: [{"type": "and", "predicates": [predicate]}]}
+    query = parse_query(raw, limits=LIMITS)
+    assert query.filters.given
+    assert rejection({"interval": LONGER_THAN_A_WEEK}).code == "bad.request"
+
+
+def test_job_bodies_may_span_more_than_seven_days_without_a_filter() -> None:
+    query = parse_query({"interval": LONGER_THAN_A_WEEK}, limits=LIMITS, job=True)
+    assert not query.filters.given
+
+
+def test_media_endpoint_stat_filters_are_accepted_but_do_not_filter() -> None:
+    assert "mediaEndpointStatFilters" in QUERY_FIELDS
+    assert "mediaEndpointStatFilters" in JOB_QUERY_FIELDS
+    nothing_could_match = [
+        {
+            "type": "or",
+            "predicates": [dim("codec", "no-such-codec")],
+            "clauses": [
+                {"type": "and", "predicates": [{"dimension": "minMos", "range": {"lt": 0}}]},
+                {"type": "and", "predicates": [dim("eventTime", "2001-01-01T00:00:00Z")]},
+            ],
+        },
+        {"type": "and", "predicates": [dim("maxLatencyMs", operator="notExists")]},
+    ]
+    for job in (False, True):
+        query = parse_query(
+            body(mediaEndpointStatFilters=nothing_could_match), limits=LIMITS, job=job
+        )
+        assert len(query.filters.media_endpoint_stat) == 2
+        assert query.filters.media_endpoint_stat[0].clauses[0].predicates[0].name == "minMos"
+        # Not applied: a record without mediaEndpointStats is selected all the same.
+        assert query.filters.empty and query.filters.given
+        assert matches(record(), query) and matches(record(ended=False), query)
+    # With another filter it is that filter that decides.
+    both = body(
+        mediaEndpointStatFilters=nothing_could_match,
+        conversationFilters=[{"type": "and", "predicates": [dim("divisionId", "d9")]}],
+    )
+    assert not hit(both)
 
 
 @pytest.mark.parametrize(

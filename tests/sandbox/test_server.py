@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from app.sandbox.org import WRAP_UP_TIMEOUT
 from app.sandbox.server import RunningSandbox
 from tests.examples import official_clause_example, official_queue_example
 from tests.sandbox.api import JOBS, QUERY, basic, call, get_token, query_all_pages
@@ -202,7 +203,18 @@ async def test_metric_range_example(sandbox: RunningSandbox, http: aiohttp.Clien
     [
         ({"interval": "2024-05-01T00:00:00Z"}, 400, "invalid.date", "2024-05-01T00:00:00Z"),
         ({"interval": "2024-05-01T02:00:00Z/2024-05-01T01:00:00Z"}, 400, "bad.request", ""),
-        ({"interval": "2024-03-01T00:00:00Z/2024-05-01T00:00:00Z"}, 400, "bad.request", "31"),
+        ({"interval": "2024-03-01T00:00:00Z/2024-05-01T00:00:00Z"}, 400, "bad.request", "7 days"),
+        (
+            {
+                "interval": "2024-03-01T00:00:00Z/2024-05-01T00:00:00Z",
+                "segmentFilters": [
+                    {"type": "and", "predicates": [{"dimension": "purpose", "value": "acd"}]}
+                ],
+            },
+            400,
+            "bad.request",
+            "31 days",
+        ),
         (
             {
                 "interval": "2024-05-01T00:00:00Z/2024-05-01T01:00:00Z",
@@ -275,6 +287,57 @@ async def test_query_validation_errors(
     assert payload["code"] == code and payload["status"] == status
     assert fragment in payload["message"]
     assert payload["contextId"] == headers["ININ-Correlation-Id"]
+
+
+async def test_an_unfiltered_query_spans_at_most_seven_days(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession
+) -> None:
+    token = await get_token(http, sandbox)
+    end = DAY + timedelta(days=1)
+    longer = f"2024-04-24T23:59:59.999Z/{_iso(end)}"  # a week and a millisecond
+    status, payload, headers = await call(
+        http, sandbox, "POST", QUERY, token, json={"interval": longer}
+    )
+    assert status == 400
+    # Genesys' ErrorBody, worded like the sandbox's other 400s.
+    assert payload == {
+        "message": payload["message"],
+        "code": "bad.request",
+        "status": 400,
+        "contextId": headers["ININ-Correlation-Id"],
+        "details": [],
+        "errors": [],
+    }
+    assert payload["message"].startswith("interval: ") and "maximum of 7 days" in payload["message"]
+    # Exactly a week is allowed, and so is a longer interval with any filter (here one the
+    # sandbox does not apply, which keeps the test from rendering a week of records).
+    week = _interval(end - timedelta(days=7), end)
+    status, payload, _ = await call(http, sandbox, "POST", QUERY, token, json={"interval": week})
+    assert status == 200 and payload["totalHits"] > 0
+    stats = [{"type": "and", "predicates": [{"dimension": "minMos", "range": {"lt": 5}}]}]
+    body = {"interval": longer, "mediaEndpointStatFilters": stats}
+    status, payload, _ = await call(http, sandbox, "POST", QUERY, token, json=body)
+    assert status == 200 and payload["totalHits"] > 0
+    # Async jobs are not bound by the week.
+    status, payload, _ = await call(http, sandbox, "POST", JOBS, token, json={"interval": longer})
+    assert status == 202 and payload["jobId"]
+
+
+async def test_media_endpoint_stat_filters_do_not_filter(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession
+) -> None:
+    token = await get_token(http, sandbox)
+    hour = _interval(DAY + timedelta(hours=10), DAY + timedelta(hours=11))
+    stats = [{"type": "and", "predicates": [{"dimension": "codec", "value": "no-such-codec"}]}]
+    plain, _ = await query_all_pages(http, sandbox, token, {"interval": hour})
+    stated, _ = await query_all_pages(
+        http, sandbox, token, {"interval": hour, "mediaEndpointStatFilters": stats}
+    )
+    assert plain and stated == plain
+    bad = [{"type": "and", "predicates": [{"dimension": "mos", "value": "4"}]}]
+    body = {"interval": hour, "mediaEndpointStatFilters": bad}
+    status, payload, _ = await call(http, sandbox, "POST", QUERY, token, json=body)
+    assert (status, payload["code"]) == (400, "invalid.value") and "[mos]" in payload["message"]
 
 
 async def test_non_json_body_is_rejected(
@@ -795,6 +858,43 @@ async def test_lookup_by_id_and_bad_paging(
     assert status == 400 and "pageNumber" in payload["message"]
 
 
+async def test_queues_carry_their_media_settings(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession
+) -> None:
+    token = await get_token(http, sandbox)
+    status, payload, _ = await call(
+        http, sandbox, "GET", "/api/v2/routing/queues", token, params={"pageSize": "100"}
+    )
+    assert status == 200
+    org = sandbox.sandbox.org
+    served = {e["id"]: e["mediaSettings"] for e in payload["entities"]}
+    assert set(served) == {q.id for q in org.queues}
+    media_served = 0
+    for queue in org.queues:
+        settings = served[queue.id]
+        # The SDK's QueueMediaSettings shape, with the organisation's own values.
+        assert settings == {
+            medium: {
+                "alertingTimeoutSeconds": setting.alerting_timeout_seconds,
+                "serviceLevel": {
+                    "percentage": setting.service_level.percentage,
+                    "durationMs": setting.service_level.duration_ms,
+                },
+            }
+            for medium, setting in org.media_settings[queue.id].items()
+        }
+        media_served += len(settings)
+        for entry in settings.values():
+            level = entry["serviceLevel"]
+            assert isinstance(level["durationMs"], int) and isinstance(level["percentage"], float)
+    assert 0 < media_served < 5 * len(org.queues)  # some queue lacks a medium
+    targets = {(e["call"]["serviceLevel"]["durationMs"]) for e in served.values() if "call" in e}
+    assert len(targets) > 1
+    # Only queues carry media settings.
+    status, payload, _ = await call(http, sandbox, "GET", "/api/v2/users", token)
+    assert status == 200 and all("mediaSettings" not in e for e in payload["entities"])
+
+
 async def test_records_refer_to_known_entities_or_to_departed_ones(
     sandbox: RunningSandbox, http: aiohttp.ClientSession
 ) -> None:
@@ -822,9 +922,12 @@ async def test_records_refer_to_known_entities_or_to_departed_ones(
                     )
     org = sandbox.sandbox.org
     gone = {e.id for e in (*org.departed_users, *org.deleted_queues)}
-    assert referenced and referenced <= known | gone
-    # Some ids no look-up resolves (agents who left, a deleted queue): reports keep the id.
-    assert referenced & gone and not gone & known
+    # The system wrap-up code is no entity of the org: the look-up does not list it.
+    unknown = gone | {WRAP_UP_TIMEOUT}
+    assert referenced and referenced <= known | unknown
+    # Some ids no look-up resolves (agents who left, a deleted queue, the wrap-up timeout):
+    # reports keep the id.
+    assert referenced & gone and WRAP_UP_TIMEOUT in referenced and not unknown & known
 
 
 # --- the sandbox's own endpoints and its request log ---------------------------------------
