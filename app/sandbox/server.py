@@ -91,6 +91,7 @@ class Sandbox:
             max_page_size=settings.limits.max_page_size,
             default_page_size=settings.limits.default_page_size,
             max_interval_days=settings.limits.max_interval_days,
+            max_unfiltered_interval_days=settings.limits.max_unfiltered_interval_days,
             max_results=settings.limits.max_results,
         )
         self._latency_rng = random.Random(f"latency:{settings.seed}")

@@ -289,6 +289,21 @@ async def test_query_validation_errors(
     assert payload["contextId"] == headers["ININ-Correlation-Id"]
 
 
+async def test_the_unfiltered_interval_cap_is_a_setting(
+    start_sandbox: StartSandbox, http: aiohttp.ClientSession
+) -> None:
+    running = await start_sandbox(limits={"max_unfiltered_interval_days": 0.5})
+    token = await get_token(http, running)
+    twelve_hours = _interval(DAY, DAY + timedelta(hours=12))
+    status, payload, _ = await call(
+        http, running, "POST", QUERY, token, json={"interval": twelve_hours}
+    )
+    assert status == 200, payload
+    longer = _interval(DAY, DAY + timedelta(hours=13))
+    status, payload, _ = await call(http, running, "POST", QUERY, token, json={"interval": longer})
+    assert status == 400 and "maximum of 0.5 days" in payload["message"], payload
+
+
 async def test_an_unfiltered_query_spans_at_most_seven_days(
     sandbox: RunningSandbox, http: aiohttp.ClientSession
 ) -> None:
