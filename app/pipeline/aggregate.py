@@ -18,6 +18,7 @@ from app.pipeline.metrics import (
     NAME_KINDS,
     WRAPUP_KIND,
     efficiency_score,
+    group_ids,
     percentile,
     ratio,
     seconds,
@@ -154,12 +155,7 @@ class Aggregator:
 
     def ids_to_resolve(self) -> dict[str, set[str]]:
         """Ids to look up names for, by look-up kind; kinds with no ids are left out."""
-        wanted: dict[str, set[str]] = {}
-        for index, dimension in enumerate(self._group_by):
-            kind = NAME_KINDS.get(dimension)
-            if kind is not None:
-                ids = {key[index] for key in self._groups if key[index] is not None}
-                wanted.setdefault(kind, set()).update(ids)
+        wanted = group_ids(self._group_by, self._groups)
         # The wrapup_codes metric shows names too, whatever the grouping.
         codes = set[str]().union(*(group.wrapup_codes for group in self._groups.values()))
         wanted.setdefault(WRAPUP_KIND, set()).update(codes)

@@ -16,15 +16,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
-from app.pipeline.facts import MalformedRecord, instant_ms
+from app.pipeline.record import (
+    MAX_METRIC,
+    MalformedRecord,
+    instant_ms,
+    items,
+    not_earlier,
+    optional_instant,
+    text,
+)
 
 __all__ = ["AGENT_PURPOSES", "Event", "conversation_events"]
 
 # Participants whose userId is the event's agent (§2).
 AGENT_PURPOSES = frozenset({"agent", "user"})
-# Beyond about 285,000 years in milliseconds a metric value is garbage, not a duration.
-_MAX_METRIC = 2**53
-_NOTHING: list[Any] = []  # shared and never mutated: the value of a missing array
 
 
 class Event(NamedTuple):
@@ -51,23 +56,23 @@ def conversation_events(record: Mapping[str, Any], start_ms: int, end_ms: int) -
     conversation_id = record.get("conversationId")
     if not isinstance(conversation_id, str) or not conversation_id:
         raise MalformedRecord("detail record has no conversationId")
-    direction = _text(record.get("originatingDirection"))
-    divisions = _items(record.get("divisionIds"))
-    division = _text(divisions[0]) if divisions else None
-    for participant in _items(record.get("participants")):
+    direction = text(record.get("originatingDirection"))
+    divisions = items(record.get("divisionIds"))
+    division = text(divisions[0]) if divisions else None
+    for participant in items(record.get("participants")):
         if not isinstance(participant, dict):
             continue
-        purpose = _text(participant.get("purpose"))
-        agent = _text(participant.get("userId")) if purpose in AGENT_PURPOSES else None
-        for session in _items(participant.get("sessions")):
+        purpose = text(participant.get("purpose"))
+        agent = text(participant.get("userId")) if purpose in AGENT_PURPOSES else None
+        for session in items(participant.get("sessions")):
             if not isinstance(session, dict):
                 continue
             metrics = _in_period(session.get("metrics"), start_ms, end_ms)
             if not metrics:
                 continue
             queue, wrapup = _session_queue_and_wrapup(session.get("segments"))
-            session_id = _text(session.get("sessionId"))
-            media = _text(session.get("mediaType"))
+            session_id = text(session.get("sessionId"))
+            media = text(session.get("mediaType"))
             for name, value, emit_ms in metrics:
                 yield Event(
                     conversation_id,
@@ -87,7 +92,7 @@ def conversation_events(record: Mapping[str, Any], start_ms: int, end_ms: int) -
 
 def _in_period(metrics: Any, start_ms: int, end_ms: int) -> list[tuple[str, int, int]]:
     found = []
-    for metric in _items(metrics):
+    for metric in items(metrics):
         if not isinstance(metric, dict):
             continue
         name = metric.get("name")
@@ -98,7 +103,7 @@ def _in_period(metrics: Any, start_ms: int, end_ms: int) -> list[tuple[str, int,
             not isinstance(name, str)
             or not name
             or type(value) is not int
-            or abs(value) > _MAX_METRIC
+            or abs(value) > MAX_METRIC
             or not isinstance(emitted, str)
         ):
             continue
@@ -120,37 +125,16 @@ def _session_queue_and_wrapup(segments: Any) -> tuple[str | None, str | None]:
     queue_at: int | None = None
     wrapup: str | None = None
     wrapup_at: int | None = None
-    for segment in _items(segments):
+    for segment in items(segments):
         if not isinstance(segment, dict):
             continue
-        queue_here = _text(segment.get("queueId"))
-        code = _text(segment.get("wrapUpCode")) if segment.get("segmentType") == "wrapup" else None
+        queue_here = text(segment.get("queueId"))
+        code = text(segment.get("wrapUpCode")) if segment.get("segmentType") == "wrapup" else None
         if queue_here is None and code is None:
             continue
-        at = _optional_instant(segment.get("segmentStart"))
-        if queue_here is not None and (queue is None or _not_earlier(at, queue_at)):
+        at = optional_instant(segment.get("segmentStart"))
+        if queue_here is not None and (queue is None or not_earlier(at, queue_at)):
             queue, queue_at = queue_here, at
-        if code is not None and (wrapup is None or _not_earlier(at, wrapup_at)):
+        if code is not None and (wrapup is None or not_earlier(at, wrapup_at)):
             wrapup, wrapup_at = code, at
     return queue, wrapup
-
-
-def _not_earlier(at: int | None, best: int | None) -> bool:
-    return best is None or (at is not None and at >= best)
-
-
-def _items(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else _NOTHING
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _optional_instant(value: Any) -> int | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return instant_ms(value)
-    except ValueError:
-        return None

@@ -14,16 +14,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.pipeline.buckets import OutsideCalendar, local_buckets
+from app.pipeline.record import (
+    MAX_METRIC,
+    NOTHING,
+    MalformedRecord,
+    first_text,
+    instant_ms,
+    items,
+    not_earlier,
+    optional_instant,
+    text,
+)
 
-__all__ = ["Facts", "MalformedRecord", "conversation_facts", "instant_ms"]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS_PER_DAY = 86_400_000
+__all__ = [
+    "Facts",
+    "MalformedRecord",
+    "conversation_facts",
+    "instant_ms",
+]  # the last two re-exported
 
 # Session metrics that become presence flags (§2: a flag is the presence of the metric, so
 # nOffered emitted twice on a transfer still counts once).
@@ -35,15 +47,6 @@ _SUMMED_METRICS = {"tAcd": 0, "tTalk": 1, "tHeld": 2, "tAcw": 3, _HANDLE_METRIC:
 _WAIT, _TALK, _HOLD, _ACW, _HANDLE = range(5)
 # Below the record itself, objects are tested with ``isinstance(x, dict)``: a detail record is
 # decoded JSON, whose objects are dicts, and the ABC check for Mapping costs ~15% of the scan.
-_NOTHING: list[Any] = []  # shared and never mutated: the value of a missing array
-
-
-# Beyond about 285,000 years in milliseconds a metric value is garbage, not a duration.
-_MAX_METRIC = 2**53
-
-
-class MalformedRecord(ValueError):
-    """A detail record without a usable ``conversationId`` or ``conversationStart``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,21 +89,6 @@ class Facts:
 _FIELD_NAMES = tuple(field.name for field in fields(Facts))
 
 
-def instant_ms(text: str) -> int:
-    """Epoch milliseconds of an ISO-8601 instant with ``Z`` or a UTC offset.
-
-    Sub-millisecond digits are truncated towards the past. A text without an offset is
-    ambiguous, so it is refused like any unparsable one (ValueError).
-    """
-    # datetime.fromisoformat is C code and accepts "Z" since 3.11; the timedelta fields avoid
-    # the float rounding of timestamp() and are the fastest exact conversion measured.
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValueError(f"'{text}' has no UTC offset")
-    since = moment - _EPOCH
-    return since.days * _MS_PER_DAY + since.seconds * 1000 + since.microseconds // 1000
-
-
 def conversation_facts(record: Mapping[str, Any], zone: ZoneInfo) -> Facts:
     """The §2 facts of one detail record; time buckets are local to ``zone``."""
     if not isinstance(record, Mapping):
@@ -109,8 +97,8 @@ def conversation_facts(record: Mapping[str, Any], zone: ZoneInfo) -> Facts:
     if not isinstance(conversation_id, str) or not conversation_id:
         raise MalformedRecord("detail record has no conversationId")
     start_ms = _start_ms(record.get("conversationStart"), conversation_id)
-    end_ms = _optional_instant(record.get("conversationEnd"))
-    participants = _items(record.get("participants"))
+    end_ms = optional_instant(record.get("conversationEnd"))
+    participants = items(record.get("participants"))
     scan = _Scan()
     for participant in participants:
         scan.participant(participant)
@@ -127,8 +115,8 @@ def conversation_facts(record: Mapping[str, Any], zone: ZoneInfo) -> Facts:
         start_ms=start_ms,
         ended=end_ms is not None,
         media_type=_media_type(participants),
-        direction=_text(record.get("originatingDirection")),
-        division_id=_first_text(record.get("divisionIds")),
+        direction=text(record.get("originatingDirection")),
+        division_id=first_text(record.get("divisionIds")),
         queue_id=scan.queue_id(),
         agent_id=scan.agent_id,
         wrapup_code=scan.wrapup_code,
@@ -188,7 +176,7 @@ class _Scan:
         purpose = participant.get("purpose")
         is_acd = purpose == "acd"
         interacted = False
-        for session in _items(participant.get("sessions")):
+        for session in items(participant.get("sessions")):
             if not isinstance(session, dict):
                 continue
             self._metrics(session.get("metrics"))
@@ -196,16 +184,16 @@ class _Scan:
         if purpose == "agent" and interacted:
             # Array order decides: a later interacting agent replaces an earlier one, while an
             # agent who was only alerted (RONA) never interacted and does not count.
-            self.agent_id = _text(participant.get("userId"))
+            self.agent_id = text(participant.get("userId"))
 
     def _metrics(self, metrics: Any) -> None:
-        for metric in _items(metrics):
+        for metric in items(metrics):
             if not isinstance(metric, dict):
                 continue
             name = metric.get("name")
             value = metric.get("value")
             # bool is an int subclass, but True is not a metric value.
-            if not isinstance(name, str) or type(value) is not int or abs(value) > _MAX_METRIC:
+            if not isinstance(name, str) or type(value) is not int or abs(value) > MAX_METRIC:
                 continue
             slot = _SUMMED_METRICS.get(name)
             if slot is not None:
@@ -222,34 +210,34 @@ class _Scan:
     def _segments(self, segments: Any, is_acd: bool) -> bool:
         """Record the segment facts; True when one of them is an ``interact`` segment."""
         interacted = False
-        for segment in _items(segments):
+        for segment in items(segments):
             if not isinstance(segment, dict):
                 continue
             kind = segment.get("segmentType")
             if kind == "interact":
                 interacted = True
-            queue = _text(segment.get("queueId"))
+            queue = text(segment.get("queueId"))
             if queue is not None:
                 if is_acd:
                     self._acd_candidate(segment.get("segmentStart"), queue)
                 else:
                     self._fallback_queues.append((segment.get("segmentStart"), queue))
             if kind == "wrapup":
-                code = _text(segment.get("wrapUpCode"))
+                code = text(segment.get("wrapUpCode"))
                 if code is not None:
                     self._wrapup_candidate(segment.get("segmentStart"), code)
         return interacted
 
     def _acd_candidate(self, start: Any, queue: str) -> None:
-        at = _optional_instant(start)
+        at = optional_instant(start)
         if self._acd_queue is None or _earlier(at, self._acd_queue[0]):
             self._acd_queue = (at, queue)
 
     def _wrapup_candidate(self, start: Any, code: str) -> None:
-        at = _optional_instant(start)
+        at = optional_instant(start)
         # ">=" so that between equal starts the later one in the record wins; a segment with
         # no readable start ranks before every dated one (it cannot be shown to be latest).
-        if self.wrapup_code is None or _not_earlier(at, self._wrapup_at):
+        if self.wrapup_code is None or not_earlier(at, self._wrapup_at):
             self.wrapup_code, self._wrapup_at = code, at
 
     def queue_id(self) -> str | None:
@@ -257,7 +245,7 @@ class _Scan:
             return self._acd_queue[1]
         best: tuple[int | None, str] | None = None
         for start, queue in self._fallback_queues:
-            at = _optional_instant(start)
+            at = optional_instant(start)
             if best is None or _earlier(at, best[0]):
                 best = (at, queue)
         return None if best is None else best[1]
@@ -267,45 +255,15 @@ def _media_type(participants: list[Any]) -> str | None:
     # §2 names exactly one place: the first session of the first participant. Falling back to
     # later ones would make the figure depend on how incomplete a record is.
     first = participants[0] if participants else None
-    sessions = _items(first.get("sessions")) if isinstance(first, dict) else _NOTHING
+    sessions = items(first.get("sessions")) if isinstance(first, dict) else NOTHING
     session = sessions[0] if sessions else None
-    return _text(session.get("mediaType")) if isinstance(session, dict) else None
+    return text(session.get("mediaType")) if isinstance(session, dict) else None
 
 
 def _earlier(at: int | None, best: int | None) -> bool:
     # A segment with no readable start ranks after every dated one; between equal starts the
     # first one in the record stays.
     return at is not None and (best is None or at < best)
-
-
-def _not_earlier(at: int | None, best: int | None) -> bool:
-    return best is None or (at is not None and at >= best)
-
-
-# --- small readers ------------------------------------------------------------------------
-
-
-def _items(value: Any) -> list[Any]:
-    """A JSON array, or nothing when the field is missing, null or not an array."""
-    return value if isinstance(value, list) else _NOTHING
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _first_text(value: Any) -> str | None:
-    items = _items(value)
-    return _text(items[0]) if items else None
-
-
-def _optional_instant(value: Any) -> int | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return instant_ms(value)
-    except ValueError:
-        return None
 
 
 def _start_ms(value: Any, conversation_id: str) -> int:

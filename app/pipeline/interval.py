@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 from app.pipeline.buckets import BUCKETS, local_buckets
 from app.pipeline.events import Event, conversation_events
 from app.pipeline.metrics import (
-    NAME_KINDS,
     WRAPUP_KIND,
     efficiency_score,
+    group_ids,
     percentile,
     ratio,
     seconds,
@@ -256,12 +256,7 @@ class IntervalAggregator:
         """Ids to look up, by look-up kind. Queues include every queue with answered events or
         a single queue-and-media group: their ``mediaSettings`` give the service-level
         targets."""
-        wanted: dict[str, set[str]] = {}
-        for index, dimension in enumerate(self._group_by):
-            kind = NAME_KINDS.get(dimension)
-            if kind is not None:
-                ids = {key[index] for key in self._groups if key[index] is not None}
-                wanted.setdefault(kind, set()).update(ids)
+        wanted = group_ids(self._group_by, self._groups)
         for group in self._groups.values():
             wanted.setdefault(WRAPUP_KIND, set()).update(group.wrapup_codes)
             queues = {queue for queue, _ in group.answers}

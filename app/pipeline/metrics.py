@@ -21,6 +21,7 @@ __all__ = [
     "CustomMetric",
     "chosen_metrics",
     "efficiency_score",
+    "group_ids",
     "percentile",
     "ratio",
     "rounded",
@@ -116,6 +117,19 @@ def table_rows(
             row[name] = known[name] = expression.evaluate(known)
         rows.append(row)
     return rows
+
+
+def group_ids(group_by: Sequence[str], keys: Iterable[tuple[Any, ...]]) -> dict[str, set[str]]:
+    """The ids in the group keys whose names the rows show, by look-up kind (§6)."""
+    wanted: dict[str, set[str]] = {}
+    keys = list(keys)
+    for index, dimension in enumerate(group_by):
+        kind = NAME_KINDS.get(dimension)
+        if kind is not None:
+            wanted.setdefault(kind, set()).update(
+                key[index] for key in keys if key[index] is not None
+            )
+    return wanted
 
 
 def _group_columns(

@@ -74,6 +74,15 @@ class Case:
 # --- record builders: the §7 shape, nothing derived ----------------------------------------------
 
 
+def same_value(got: Any, want: Any) -> bool:
+    """Equal and of the same JSON type: 1 is not 1.0, and neither is True."""
+    if isinstance(want, list):
+        return isinstance(got, list) and got == want
+    if want is None or isinstance(got, bool) or isinstance(want, bool):
+        return got is want
+    return type(got) is type(want) and got == want
+
+
 def metric(name: str, value: int, emitted: str) -> dict[str, Any]:
     return {"name": name, "value": value, "emitDate": emitted}
 

@@ -19,7 +19,7 @@ from app.pipeline.grains import count_record, new_aggregator, new_tallies, selec
 from app.pipeline.merge import MergeCounts, unique_records
 from app.pipeline.spool import spool_line
 from app.settings import ReportSettings
-from tests.pipeline.cases_v2 import CASES, Case
+from tests.pipeline.cases_v2 import CASES, Case, same_value
 
 
 def _pipeline(case: Case) -> tuple[ReportSettings, list[dict[str, Any]], dict[str, int]]:
@@ -38,15 +38,6 @@ def _pipeline(case: Case) -> tuple[ReportSettings, list[dict[str, Any]], dict[st
     return report, rows, tallies
 
 
-def _same(got: Any, want: Any) -> bool:
-    """Equal and of the same JSON type: 1 is not 1.0, and neither is True."""
-    if isinstance(want, list):
-        return isinstance(got, list) and got == want
-    if want is None or isinstance(got, bool) or isinstance(want, bool):
-        return got is want
-    return type(got) is type(want) and got == want
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_the_pipeline_gives_the_hand_computed_rows(case: Case) -> None:
     report, rows, tallies = _pipeline(case)
@@ -57,7 +48,7 @@ def test_the_pipeline_gives_the_hand_computed_rows(case: Case) -> None:
         if list(got) != list(want):
             problems.append(f"row {index}: columns {list(got)}, the case pins {list(want)}")
         for column, value in want.items():
-            if column not in got or not _same(got[column], value):
+            if column not in got or not same_value(got[column], value):
                 problems.append(
                     f"row {index} {column}: pipeline {got.get(column)!r}, hand {value!r}"
                 )

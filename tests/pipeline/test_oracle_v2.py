@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.pipeline.cases_v2 import CASES, Case
+from tests.pipeline.cases_v2 import CASES, Case, same_value
 from tests.pipeline.oracle import (
     DIMENSIONS,
     METRICS_V2,
@@ -53,15 +53,6 @@ def _run(case: Case) -> tuple[OracleReport, Any]:
     return report, expected
 
 
-def _same(got: Any, want: Any) -> bool:
-    """Equal and of the same JSON type: 1 is not 1.0, and neither is True."""
-    if isinstance(want, list):
-        return isinstance(got, list) and got == want
-    if want is None or isinstance(got, bool) or isinstance(want, bool):
-        return got is want
-    return type(got) is type(want) and got == want
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_the_oracle_gives_the_hand_computed_rows(case: Case) -> None:
     report, expected = _run(case)
@@ -74,7 +65,7 @@ def test_the_oracle_gives_the_hand_computed_rows(case: Case) -> None:
         if list(want) != [c for c in columns if c in want] or set(want) != set(columns):
             problems.append(f"row {index}: the case pins {list(want)}, the report has {columns}")
         for column, value in want.items():
-            if column not in got or not _same(got[column], value):
+            if column not in got or not same_value(got[column], value):
                 problems.append(f"row {index} {column}: oracle {got.get(column)!r}, hand {value!r}")
     for name, got_count, hand in (
         ("events_counted", expected.events_counted, case.expected_events_counted),
