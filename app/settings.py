@@ -168,6 +168,14 @@ FAULT_ENDPOINTS: tuple[str, ...] = get_args(FaultEndpoint)
 _REPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
+class KeyedProblems(ValueError):
+    """Problems of several entries of one mapping, each reported under its own key."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        super().__init__("; ".join(f"{key}: {problem}" for key, problem in problems.items()))
+        self.problems = dict(problems)
+
+
 # --- field types --------------------------------------------------------------------------
 
 
@@ -554,8 +562,8 @@ class ServiceLevelSettings(Strict):
     ``mediaSettings``), with ``default_seconds`` where a queue has none.
     """
 
-    target_seconds: float | None = Field(default=None, gt=0)
-    default_seconds: float = Field(default=20.0, gt=0)
+    target_seconds: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    default_seconds: float = Field(default=20.0, gt=0, allow_inf_nan=False)
     exclude_short_abandons: bool = False
     include_flowouts: bool = False
 
@@ -604,24 +612,20 @@ class ReportSettings(Strict):
     def _conversation_grain_keys(self) -> ReportSettings:
         if self.grain != "conversation":
             return self
-        problems = []
+        problems = {}
         if "lookback" in self.model_fields_set:
-            problems.append(
-                "lookback: only in grain: interval (a conversation-grain report counts "
-                "conversations that started in the period)"
+            problems["lookback"] = (
+                "only in grain: interval (a conversation-grain report counts conversations "
+                "that started in the period)"
             )
-        options = [
-            f"service_level.{key}"
-            for key in ("exclude_short_abandons", "include_flowouts")
-            if getattr(self.service_level, key)
-        ]
-        if options:
-            problems.append(
-                f"{', '.join(options)}: only in grain: interval (the conversation grain's "
-                "service level is answered within target over offered conversations)"
-            )
+        for key in ("exclude_short_abandons", "include_flowouts"):
+            if getattr(self.service_level, key):
+                problems[f"service_level.{key}"] = (
+                    "only in grain: interval (the conversation grain's service level is "
+                    "answered within target over offered conversations)"
+                )
         if problems:
-            raise ValueError("; ".join(problems))
+            raise KeyedProblems(problems)
         return self
 
     @field_validator("lookback")
@@ -728,7 +732,9 @@ class ReportSettings(Strict):
                 f"{', '.join(bad)}"
             )
         # §5: the grain's metrics, and the custom metrics defined before this one.
-        known = list(grain_metrics(info.data.get("grain", "interval")))
+        grain = info.data.get("grain")
+        # An invalid grain has its own error; then any metric of either grain is a known name.
+        known = list(grain_metrics(grain) if grain is not None else METRICS)
         problems = {}
         for name, expression in value.items():
             unknown = _unknown_names(expression, known)
@@ -901,14 +907,6 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
                 return None
             model = args[-1] if get_origin(model) is dict else args[0]
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
-class KeyedProblems(ValueError):
-    """Problems of several entries of one mapping, each reported under its own key."""
-
-    def __init__(self, problems: Mapping[str, str]) -> None:
-        super().__init__("; ".join(f"{key}: {problem}" for key, problem in problems.items()))
-        self.problems = dict(problems)
 
 
 def _describe_all(error: Mapping[str, Any]) -> list[tuple[str, str]]:

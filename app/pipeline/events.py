@@ -103,7 +103,9 @@ def _in_period(metrics: Any, start_ms: int, end_ms: int) -> list[tuple[str, int,
             not isinstance(name, str)
             or not name
             or type(value) is not int
-            or abs(value) > MAX_METRIC
+            # Durations and counts are never negative; such a value is garbage, as is one of
+            # more than about 285,000 years.
+            or not 0 <= value <= MAX_METRIC
             or not isinstance(emitted, str)
         ):
             continue

@@ -17,6 +17,8 @@ from app.periods import lookback_windows
 from app.pipeline.aggregate import Aggregator
 from app.pipeline.facts import conversation_facts
 from app.pipeline.interval import IntervalAggregator
+from app.pipeline.metrics import operand_names
+from app.pipeline.record import optional_instant
 from app.settings import ReportSettings
 
 __all__ = [
@@ -47,6 +49,16 @@ def new_aggregator(report: ReportSettings, period: Period) -> Grouped:
         end_ms=ms(period.end),
         filters=report.filters,
         service_level=report.service_level,
+        queue_targets=_needs_queue_targets(report),
+    )
+
+
+def _needs_queue_targets(report: ReportSettings) -> bool:
+    """Whether the report shows anything that depends on the queues' own service-level
+    settings (a queue look-up per queue, and so the look-up's permission)."""
+    used = set(report.metrics).union(*map(operand_names, report.custom_metrics.values()))
+    return "service_level_target_pct" in used or (
+        "service_level" in used and report.service_level.target_seconds is None
     )
 
 
@@ -87,26 +99,30 @@ def count_record(
     report: ReportSettings,
     zone: ZoneInfo,
     tallies: dict[str, int],
+    *,
+    rows: bool = False,
 ) -> list[dict[str, Any]]:
-    """Count one merged record in the report's grain; returns what it added (the counted
-    events, or the conversation's facts) as JSON-ready rows. Raises ``MalformedRecord``."""
-    ongoing = record.get("conversationEnd") is None
-    if ongoing and report.filters.exclude_ongoing:
-        # The API was asked to leave these out; a copy it sent anyway does not count either.
-        return []
+    """Count one merged record in the report's grain. With ``rows``, returns what it added
+    (the counted events, or the conversation's facts) as JSON-ready rows for the NDJSON
+    export. Raises ``MalformedRecord``."""
     if isinstance(aggregator, IntervalAggregator):
         events = list(aggregator.events(record))
+        ended = optional_instant(record.get("conversationEnd")) is not None
+        if report.filters.exclude_ongoing and not ended:
+            # The user asked for ended conversations only (the API leaves the others out; a
+            # copy it sent anyway does not count either), unlike Genesys' views.
+            return []
         for event in events:
             aggregator.add(event)
         if events:
             tallies["conversations"] += 1
             tallies["events_counted"] += len(events)
-            tallies["ongoing_counted"] += ongoing
-        return [event._asdict() for event in events]
+            tallies["ongoing_counted"] += not ended
+        return [event._asdict() for event in events] if rows else []
     facts = conversation_facts(record, zone)
-    if not facts.ended and not report.include_ongoing:
+    if not facts.ended and (report.filters.exclude_ongoing or not report.include_ongoing):
         tallies["ongoing_skipped"] += 1
         return []
     tallies["conversations"] += 1
     aggregator.add(facts)
-    return [facts.as_dict()]
+    return [facts.as_dict()] if rows else []

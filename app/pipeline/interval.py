@@ -210,6 +210,7 @@ class IntervalAggregator:
         end_ms: int,
         filters: ReportFilters | None = None,
         service_level: ServiceLevelSettings | None = None,
+        queue_targets: bool = True,
     ) -> None:
         unknown = [
             name for name in group_by if name not in GROUP_BY_FACTS or name in FLAG_DIMENSIONS
@@ -223,8 +224,8 @@ class IntervalAggregator:
         self._start_ms, self._end_ms = start_ms, end_ms
         self._keep = event_filter(filters or ReportFilters())
         self._service_level = service_level or ServiceLevelSettings()
+        self._queue_targets = queue_targets
         self._groups: dict[tuple[Any, ...], _Group] = {}
-        self.events_counted = 0
 
     def events(self, record: Mapping[str, Any]) -> Iterator[Event]:
         """The events of one record that the report counts (in the period, filters passed)."""
@@ -239,32 +240,31 @@ class IntervalAggregator:
         if group is None:
             group = self._groups[key] = _Group()
         group.add(event)
-        self.events_counted += 1
 
     def add_record(self, record: Mapping[str, Any]) -> int:
         """Count the events of one conversation; returns how many were counted."""
-        before = self.events_counted
+        counted = 0
         for event in self.events(record):
             self.add(event)
-        return self.events_counted - before
+            counted += 1
+        return counted
 
     @property
     def group_count(self) -> int:
         return len(self._groups)
 
     def ids_to_resolve(self) -> dict[str, set[str]]:
-        """Ids to look up, by look-up kind. Queues include every queue with answered events or
-        a single queue-and-media group: their ``mediaSettings`` give the service-level
-        targets."""
+        """Ids to look up, by look-up kind. When the report needs the queues' own targets,
+        queues include every queue with answered events or of a single queue-and-media
+        group: their ``mediaSettings`` give the service-level targets."""
         wanted = group_ids(self._group_by, self._groups)
         for group in self._groups.values():
             wanted.setdefault(WRAPUP_KIND, set()).update(group.wrapup_codes)
-            queues = {queue for queue, _ in group.answers}
-            if group.pair is not None:
-                queues.add(group.pair[0])
-            queues.discard(None)
-            queues.discard("")
-            wanted.setdefault("queues", set()).update(q for q in queues if q is not None)
+            if self._queue_targets:
+                queues = {queue for queue, _ in group.answers}
+                if group.pair is not None:
+                    queues.add(group.pair[0])
+                wanted.setdefault("queues", set()).update(q for q in queues if q)
         return {kind: ids for kind, ids in wanted.items() if ids}
 
     def columns(self, metrics: Sequence[str], custom_metrics: Mapping[str, str]) -> list[str]:
@@ -320,10 +320,10 @@ def _metric_values(
     offered = sums[_OFFERED]
     answered, abandoned = counts[_ANSWERED], counts[_ABANDON]
     short, flowouts = counts[_SHORT], counts[_FLOWOUT]
-    within = sum(
-        sum(1 for value in values if value <= targets.target_ms(queue, media))
-        for (queue, media), values in group.answers.items()
-    )
+    within = 0
+    for (queue, media), values in group.answers.items():
+        target = targets.target_ms(queue, media)
+        within += sum(1 for value in values if value <= target)
     attempts = answered + abandoned
     if options.exclude_short_abandons:
         attempts -= short

@@ -22,6 +22,7 @@ __all__ = [
     "chosen_metrics",
     "efficiency_score",
     "group_ids",
+    "operand_names",
     "percentile",
     "ratio",
     "rounded",
@@ -114,7 +115,8 @@ def table_rows(
             row[metric] = rounded(metric, values[metric])
         known = dict(values)
         for name, expression in custom:
-            row[name] = known[name] = expression.evaluate(known)
+            known[name] = value = expression.evaluate(known)
+            row[name] = expression.output(value)
         rows.append(row)
     return rows
 
@@ -250,12 +252,14 @@ _ALLOWED_NODES = (
 class CustomMetric:
     """One custom metric expression, parsed once and evaluated per group.
 
-    Settings validated the expression at start-up; this stays defensive anyway: whatever goes
-    wrong in one group (division by zero, a null operand, a forbidden construct, a number too
-    large) makes that group's value None instead of failing the report.
+    §5: a null operand or a division by zero yields null; the result is rounded to 4 decimals
+    at output unless the expression rounds it itself (``round(...)`` outermost), and a later
+    custom metric reads the unrounded value. Settings validated the expression at start-up;
+    this stays defensive anyway: whatever goes wrong in one group (a forbidden construct, a
+    number too large) makes that group's value None instead of failing the report.
     """
 
-    __slots__ = ("_evaluator", "_expression", "_tree", "_values")
+    __slots__ = ("_evaluator", "_expression", "_names", "_rounds_itself", "_tree", "_values")
 
     def __init__(self, expression: str) -> None:
         self._expression = expression
@@ -265,23 +269,52 @@ class CustomMetric:
             self._tree: ast.expr | None = ast.parse(expression.strip(), mode="eval").body
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             self._tree = None
+        self._names = _operand_names(self._tree)
+        self._rounds_itself = (
+            isinstance(self._tree, ast.Call)
+            and isinstance(self._tree.func, ast.Name)
+            and self._tree.func.id == "round"
+        )
 
     def evaluate(self, values: Mapping[str, Any]) -> float | int | None:
-        if self._tree is None:
-            return None
+        """The unrounded value over ``values``, or None."""
+        if self._tree is None or any(values.get(name) is None for name in self._names):
+            return None  # a null (or unknown) operand
         self._values = values
         try:
             result = self._evaluator.eval(self._expression, previously_parsed=self._tree)
-        except Exception:  # any failure is this group's null, by contract (§3)
+        except Exception:  # any failure is this group's null, by contract (§5)
             return None
         finally:
             self._values = {}
-        return _custom_result(result)
+        return _custom_value(result)
+
+    def output(self, value: float | int | None) -> float | int | None:
+        """``value`` as the report shows it."""
+        if isinstance(value, float) and not self._rounds_itself:
+            return round(value, _CUSTOM_DECIMALS)
+        return value
 
     def _lookup(self, node: ast.Name) -> Any:
         # Only metric names: no True/False/None aliases and no functions used as values.
         # A name that is not a metric raises KeyError, which evaluate turns into None.
         return self._values[node.id]
+
+
+def operand_names(expression: str) -> frozenset[str]:
+    """The metric names an expression reads (not the functions it calls)."""
+    try:
+        return _operand_names(ast.parse(expression.strip(), mode="eval").body)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset()
+
+
+def _operand_names(tree: ast.expr | None) -> frozenset[str]:
+    if tree is None:
+        return frozenset()
+    nodes = list(ast.walk(tree))
+    called = {id(node.func) for node in nodes if isinstance(node, ast.Call)}
+    return frozenset(n.id for n in nodes if isinstance(n, ast.Name) and id(n) not in called)
 
 
 def _safe_evaluator(lookup: Callable[[ast.Name], Any]) -> Any:
@@ -297,7 +330,7 @@ def _safe_evaluator(lookup: Callable[[ast.Name], Any]) -> Any:
     return evaluator
 
 
-def _custom_result(result: Any) -> float | int | None:
+def _custom_value(result: Any) -> float | int | None:
     # A report column holds numbers: a comparison's bool becomes 1/0 like the flag facts, and
     # anything that is not a finite number (a list, a string, inf, nan) is null.
     if isinstance(result, bool):
@@ -307,5 +340,5 @@ def _custom_result(result: Any) -> float | int | None:
             return result
         result = float(result) if abs(result) < 2**1000 else math.inf
     if isinstance(result, float):
-        return round(result, _CUSTOM_DECIMALS) if math.isfinite(result) else None
+        return result if math.isfinite(result) else None
     return None

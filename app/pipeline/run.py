@@ -158,7 +158,9 @@ async def run_report(
         directory.mkdir(parents=True, exist_ok=True)
     with request_stats.measure() as stats, _spool_directory(settings, report) as workdir:
         windows = split_windows(period, report.window)
-        strategy = await choose_strategy(client, report, period, len(windows))
+        # A look-back that crosses UTC midnights adds query windows: auto counts them too.
+        query_windows = len(windows) + len(lookback_probes(report, period))
+        strategy = await choose_strategy(client, report, period, query_windows)
         # Jobs return every conversation active in their interval (reference §5.1), so the
         # look-back costs them nothing; the query needs windows before the period.
         probes = lookback_probes(report, period) if strategy == "query" else []
@@ -277,7 +279,9 @@ async def _process(
             if index % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # keep the loop (heartbeats, signals) responsive
             try:
-                rows = count_record(aggregator, record, report, zone, tallies)
+                rows = count_record(
+                    aggregator, record, report, zone, tallies, rows=writer is not None
+                )
             except MalformedRecord as exc:
                 tallies["malformed_skipped"] += 1
                 log.warning("report %s: skipping a malformed record: %s", report.name, exc)

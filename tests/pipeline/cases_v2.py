@@ -1848,6 +1848,37 @@ CASES: list[Case] = [
         ],
     ),
     Case(
+        # §5: custom metrics read the unrounded values, earlier custom metrics included; the
+        # output is rounded to 4 decimals unless the expression rounds itself; a null operand
+        # gives null, even where Python would pick a branch.
+        id="custom-metrics-unrounded-chain-own-rounding-and-null-operands",
+        records=ABANDONS,
+        report=report(
+            "custom-chain",
+            metrics=["offered", "answered", "avg_hold_seconds"],
+            custom_metrics={
+                "answered_share": "answered / offered",
+                "share_per_10k": "answered_share * 10000",
+                "share_6": "round(answered / offered, 6)",
+                "hold_or_zero": "avg_hold_seconds if avg_hold_seconds else 0",
+                "whole": "offered * 2",
+            },
+        ),
+        period=HOUR_14,
+        expected_rows=[
+            {
+                "offered": 3,
+                "answered": 1,
+                "avg_hold_seconds": None,  # no tHeld event: count 0
+                "answered_share": 0.3333,  # 1 / 3, rounded at output
+                "share_per_10k": 3333.3333,  # (1 / 3) * 10000 from the unrounded 1 / 3
+                "share_6": 0.333333,  # round(1 / 3, 6): the expression's own rounding
+                "hold_or_zero": None,  # avg_hold_seconds is null
+                "whole": 6,  # 3 * 2, an integer stays one
+            }
+        ],
+    ),
+    Case(
         id="interval-flowouts-not-in-service-level",
         records=FLOWOUTS,
         report=report(

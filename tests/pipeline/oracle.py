@@ -46,6 +46,7 @@ __all__ = [
     "ServiceLevel",
     "conversation_facts",
     "conversation_metrics",
+    "custom_output",
     "evaluate_custom",
     "event_matches",
     "exact_percentile_ms",
@@ -951,26 +952,38 @@ _ALLOWED_EXPRESSION_NODES = (
 def evaluate_custom(expression: str, values: Mapping[str, Any]) -> int | float | None:
     """§5: a custom metric with Python's own arithmetic over the unrounded metric values.
 
-    Division by zero or a null operand gives None; a float result is rounded to 4 decimals, a
-    comparison's bool counts as 1/0.
+    A null operand (any name the expression reads is None) or a division by zero gives None; a
+    comparison's bool counts as 1/0. The value is unrounded: ``custom_output`` rounds it.
     """
     tree = ast.parse(expression, mode="eval")
+    functions = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     for node in ast.walk(tree):
         assert isinstance(node, _ALLOWED_EXPRESSION_NODES), ast.dump(node)
+        if isinstance(node, ast.Name) and id(node) not in functions and values[node.id] is None:
+            return None
     namespace = {**values, **CUSTOM_FUNCTIONS}
     try:
         result = eval(  # noqa: S307  # the test's own expressions, checked just above
             compile(tree, "<custom metric>", "eval"), {"__builtins__": {}}, namespace
         )
-    except (ZeroDivisionError, TypeError):
+    except ZeroDivisionError:
         return None
     if isinstance(result, bool):
         return int(result)
     if isinstance(result, int):
         return result
     if isinstance(result, float):
-        return round(result, 4) if math.isfinite(result) else None
+        return result if math.isfinite(result) else None
     return None
+
+
+def custom_output(expression: str, value: int | float | None) -> int | float | None:
+    """§5: rounded to 4 decimals at output, unless the expression rounds it itself."""
+    body = ast.parse(expression, mode="eval").body
+    rounds_itself = (
+        isinstance(body, ast.Call) and isinstance(body.func, ast.Name) and body.func.id == "round"
+    )
+    return round(value, 4) if isinstance(value, float) and not rounds_itself else value
 
 
 # --- the report --------------------------------------------------------------------------------
@@ -1102,7 +1115,8 @@ def expected_report(
             row[metric] = rounded(metric, values[metric])
         for name, expression in report.custom_metrics.items():
             # §5: a custom metric may use one defined before it.
-            values[name] = row[name] = evaluate_custom(expression, values)
+            values[name] = evaluate_custom(expression, values)
+            row[name] = custom_output(expression, values[name])
         rows.append(row)
     return Expected(
         rows=rows,

@@ -49,6 +49,7 @@ def test_odd_metric_entries_are_skipped_and_good_ones_kept() -> None:
         _metric("tTalk", True, at),  # a bool is not a value
         _metric("tTalk", 1.5, at),  # not an integer
         _metric("tTalk", 2**60, at),  # not a duration anyone had
+        _metric("tAnswered", -1000, at),  # a negative duration is garbage too
         _metric("tTalk", 1000, None),  # no emit date: cannot be placed in time
         _metric("tTalk", 1000, "yesterday"),
         _metric("tTalk", 1000, "2024-05-01T09:10:00"),  # no offset: ambiguous
@@ -144,6 +145,20 @@ def test_queue_targets_are_read_defensively(
             20_000,
             None,
         )
+
+
+def test_no_queue_look_up_when_nothing_shown_needs_the_queue_targets() -> None:
+    at = "2024-05-01T09:05:00.000Z"
+    agent = {
+        "purpose": "agent",
+        "userId": "u1",
+        "sessions": [_session([_metric("tAnswered", 4000, at)], [{"queueId": Q1}])],
+    }
+    aggregator = IntervalAggregator(
+        ["agent_id"], zone=ZoneInfo("UTC"), start_ms=START, end_ms=END, queue_targets=False
+    )
+    aggregator.add_record(_record(agent))
+    assert aggregator.ids_to_resolve() == {"users": {"u1"}}
 
 
 def test_the_queues_to_look_up_are_those_service_level_needs() -> None:

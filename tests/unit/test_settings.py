@@ -171,11 +171,22 @@ def test_real_environment_needs_credentials() -> None:
             "reports[0].custom_metrics.x",
             "unknown metric 'short_abandoned'",
         ),
-        ({"grain": "conversation", "lookback": "PT6H"}, "reports[0]", "lookback: only in grain"),
+        ({"grain": "conversation", "lookback": "PT6H"}, "reports[0].lookback", "only in grain"),
         (
             {"grain": "conversation", "service_level": {"include_flowouts": True}},
-            "reports[0]",
-            "service_level.include_flowouts: only in grain: interval",
+            "reports[0].service_level.include_flowouts",
+            "only in grain: interval",
+        ),
+        (
+            {"service_level": {"target_seconds": float("inf")}},  # YAML .inf
+            "reports[0].service_level.target_seconds",
+            "finite number",
+        ),
+        # A misspelt grain is one problem, not also every metric it would have allowed.
+        (
+            {"grain": "conversatoin", "metrics": ["avg_duration_seconds"]},
+            "reports[0].grain",
+            "'conversatoin' is not allowed",
         ),
         ({"fetch": "fast"}, "reports[0].fetch", "'fast' is not allowed"),
         ({"filters": {"media_types": ["phone"]}}, "reports[0].filters.media_types", "phone"),
