@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -112,8 +113,9 @@ class ServiceTargets:
         return None
 
 
-def event_filter(filters: ReportFilters) -> Callable[[Event], bool]:
-    """§1: the simple filters select events by the event's own dimensions."""
+def event_filter(filters: ReportFilters) -> Callable[[Event], bool] | None:
+    """§1: the simple filters select events by the event's own dimensions (None: no filter,
+    every event counts)."""
     tests: list[Callable[[Event], bool]] = []
     if filters.media_types:
         media = frozenset(filters.media_types)
@@ -131,7 +133,7 @@ def event_filter(filters: ReportFilters) -> Callable[[Event], bool]:
         if ids:
             tests.append(_id_test(field, frozenset(ids)))
     if not tests:
-        return lambda event: True
+        return None
     return lambda event: all(test(event) for test in tests)
 
 
@@ -222,17 +224,15 @@ class IntervalAggregator:
         self._group_by = tuple(group_by)
         self._key = _key_function(self._group_by, zone)
         self._start_ms, self._end_ms = start_ms, end_ms
-        self._keep = event_filter(filters or ReportFilters())
+        self._keep = event_filter(filters or ReportFilters())  # None: every event
         self._service_level = service_level or ServiceLevelSettings()
         self._queue_targets = queue_targets
         self._groups: dict[tuple[Any, ...], _Group] = {}
 
     def events(self, record: Mapping[str, Any]) -> Iterator[Event]:
         """The events of one record that the report counts (in the period, filters passed)."""
-        keep = self._keep
-        for event in conversation_events(record, self._start_ms, self._end_ms):
-            if keep(event):
-                yield event
+        found = conversation_events(record, self._start_ms, self._end_ms)
+        return found if self._keep is None else filter(self._keep, found)
 
     def add(self, event: Event) -> None:
         key = self._key(event)
@@ -294,19 +294,27 @@ class IntervalAggregator:
 
 
 def _key_function(group_by: tuple[str, ...], zone: ZoneInfo) -> Callable[[Event], tuple[Any, ...]]:
-    getters: list[Callable[[Event], Any]] = []
-    for dimension in group_by:
-        if dimension in _EVENT_DIMENSIONS:
-            index = Event._fields.index(dimension)
-            getters.append(lambda event, index=index: event[index])  # type: ignore[misc]
-        else:
-            slot = BUCKETS.index(dimension)
-            getters.append(
-                lambda event, slot=slot: local_buckets(event.emit_ms, zone)[slot]  # type: ignore[misc]
-            )
-    if not getters:
+    # On the hot path (once per event): plain tuple indexing, and the local buckets computed
+    # once per event and only when a time dimension is grouped by.
+    plan = [
+        (True, Event._fields.index(d)) if d in _EVENT_DIMENSIONS else (False, BUCKETS.index(d))
+        for d in group_by
+    ]
+    if not plan:
         return lambda event: ()
-    return lambda event: tuple(getter(event) for getter in getters)
+    if all(from_event for from_event, _ in plan):
+        indexes = [index for _, index in plan]
+        if len(indexes) == 1:
+            only = indexes[0]
+            return lambda event: (event[only],)
+        several: Callable[[Event], tuple[Any, ...]] = itemgetter(*indexes)
+        return several
+
+    def key(event: Event) -> tuple[Any, ...]:
+        buckets = local_buckets(event.emit_ms, zone)
+        return tuple(event[i] if from_event else buckets[i] for from_event, i in plan)
+
+    return key
 
 
 def _metric_values(
