@@ -115,6 +115,8 @@ def test_a_customer_or_acd_event_has_no_agent() -> None:
 
 def test_id_filters_match_whatever_the_case_of_the_record() -> None:
     keep = event_filter(ReportFilters(queue_ids=[Q1.upper()]))  # settings lower-case ids
+    assert keep is not None
+    assert event_filter(ReportFilters()) is None  # no filter: every event counts
     event = Event(
         "c", "s", "acd", START, "nOffered", 1, Q1.upper(), None, "voice", None, None, None
     )
