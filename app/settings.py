@@ -345,7 +345,8 @@ class SandboxLimits(Strict):
     max_page_size: int = Field(default=100, ge=1)
     default_page_size: int = Field(default=25, ge=1)
     max_interval_days: float = Field(default=31.0, gt=0)
-    # Genesys refuses an unfiltered detail query over 7 days (genesys-api.md §13).
+    # Genesys refuses an unfiltered detail query over 7 days (genesys-api.md §13); a filtered
+    # one is bound by max_interval_days, and so is an unfiltered one when that is shorter.
     max_unfiltered_interval_days: float = Field(default=7.0, gt=0)
     max_results: int = Field(default=100_000, ge=1)
     lookup_max_page_size: int = Field(default=500, ge=1)
@@ -354,8 +355,6 @@ class SandboxLimits(Strict):
     def _defaults_within_caps(self) -> SandboxLimits:
         if self.default_page_size > self.max_page_size:
             raise ValueError("default_page_size is larger than max_page_size")
-        if self.max_unfiltered_interval_days > self.max_interval_days:
-            raise ValueError("max_unfiltered_interval_days is larger than max_interval_days")
         return self
 
 
