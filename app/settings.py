@@ -532,10 +532,15 @@ def _unknown_names(expression: str, known: Collection[str]) -> list[str]:
     problems = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and id(node) not in called and node.id not in known:
+            grain = next((g for g, only in GRAIN_ONLY_METRICS.items() if node.id in only), None)
             hint = difflib.get_close_matches(node.id, known, n=1)
-            problems.append(
-                f"unknown metric '{node.id}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
-            )
+            if grain is not None:
+                problems.append(f"metric '{node.id}' is only in grain: {grain}")
+            else:
+                problems.append(
+                    f"unknown metric '{node.id}'"
+                    + (f" (did you mean '{hint[0]}'?)" if hint else "")
+                )
     return list(dict.fromkeys(problems))
 
 
@@ -607,31 +612,36 @@ class ReportSettings(Strict):
                 raise KeyedProblems(old)
         return data
 
-    @model_validator(mode="after")
-    def _conversation_grain_keys(self) -> ReportSettings:
-        if self.grain != "conversation":
-            return self
-        problems = {}
-        if "lookback" in self.model_fields_set:
-            problems["lookback"] = (
+    # Field validators run only on keys the report sets, so these refuse a key that was written
+    # for a grain that has no use for it (and leave the defaults alone).
+    @field_validator("lookback")
+    @classmethod
+    def _lookback(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        if info.data.get("grain") == "conversation":
+            raise ValueError(
                 "only in grain: interval (a conversation-grain report counts conversations "
                 "that started in the period)"
             )
-        for key in ("exclude_short_abandons", "include_flowouts"):
-            if getattr(self.service_level, key):
-                problems[f"service_level.{key}"] = (
+        if value < timedelta(0) or value > MAX_LOOKBACK:
+            raise ValueError("must be from PT0S to P31D")
+        return value
+
+    @field_validator("service_level")
+    @classmethod
+    def _service_level_grain(
+        cls, value: ServiceLevelSettings, info: ValidationInfo
+    ) -> ServiceLevelSettings:
+        if info.data.get("grain") == "conversation":
+            options = {
+                key: (
                     "only in grain: interval (the conversation grain's service level is "
                     "answered within target over offered conversations)"
                 )
-        if problems:
-            raise KeyedProblems(problems)
-        return self
-
-    @field_validator("lookback")
-    @classmethod
-    def _lookback(cls, value: timedelta) -> timedelta:
-        if value < timedelta(0) or value > MAX_LOOKBACK:
-            raise ValueError("must be from PT0S to P31D")
+                for key in ("exclude_short_abandons", "include_flowouts")
+                if getattr(value, key)
+            }
+            if options:
+                raise KeyedProblems(options)
         return value
 
     @field_validator("group_by")

@@ -40,6 +40,23 @@ def test_committed_settings_are_the_embedded_default() -> None:
     assert journeys.group_by == ["wrapup_code"] and "efficiency_score" in journeys.metrics
 
 
+def test_every_key_a_grain_cannot_use_is_reported_at_once() -> None:
+    problems = _problems(
+        _minimal(
+            grain="conversation",
+            lookback="PT6H",
+            metrics=["flowouts"],
+            service_level={"include_flowouts": True, "exclude_short_abandons": True},
+        )
+    )
+    assert [p.split(":")[0] for p in problems] == [
+        "reports[0].lookback",
+        "reports[0].metrics",
+        "reports[0].service_level.exclude_short_abandons",
+        "reports[0].service_level.include_flowouts",
+    ]
+
+
 def test_a_custom_metric_may_use_one_defined_before_it() -> None:
     settings = parse_settings(_minimal(custom_metrics={"a": "answered * 2", "b": "a + 1"}))
     assert settings.reports[0].custom_metrics == {"a": "answered * 2", "b": "a + 1"}
@@ -159,7 +176,7 @@ def test_real_environment_needs_credentials() -> None:
         (
             {"custom_metrics": {"x": "avg_duration_seconds / 60"}},
             "reports[0].custom_metrics.x",
-            "unknown metric 'avg_duration_seconds'",
+            "metric 'avg_duration_seconds' is only in grain: conversation",
         ),
         (
             {"grain": "conversation", "metrics": ["conversations", "flowouts"]},
@@ -169,7 +186,7 @@ def test_real_environment_needs_credentials() -> None:
         (
             {"grain": "conversation", "custom_metrics": {"x": "short_abandoned + 1"}},
             "reports[0].custom_metrics.x",
-            "unknown metric 'short_abandoned'",
+            "metric 'short_abandoned' is only in grain: interval",
         ),
         ({"grain": "conversation", "lookback": "PT6H"}, "reports[0].lookback", "only in grain"),
         (
