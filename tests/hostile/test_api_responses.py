@@ -24,6 +24,7 @@ import pytest
 from aiohttp import web
 
 from app.errors import GenesysUnavailableError, ReportsError
+from app.settings import grain_metrics
 from tests.genesys.conftest import Connect
 from tests.hostile.harness import WINDOW, Harness, Mutation, Record, Reply, start
 
@@ -300,6 +301,36 @@ async def test_odd_but_valid_timestamps_give_the_same_report(harness: Harness) -
     assert odd.rows == reference.rows
     assert odd.counts["malformed_skipped"] == 0
     assert odd.counts["conversations"] == reference.counts["conversations"] > 0
+
+
+# The same report in the interval grain: its events read emit dates and session segments.
+INTERVAL = {
+    "grain": "interval",
+    "group_by": ["queue_id", "half_hour"],
+    "metrics": list(grain_metrics("interval")),
+}
+
+
+async def test_odd_but_valid_timestamps_give_the_same_interval_report(harness: Harness) -> None:
+    reference = await harness.run(**INTERVAL)
+    harness.hostile.every = _odd_iso_everywhere
+    odd = await harness.run(**INTERVAL)
+    assert odd.csv == reference.csv
+    assert odd.counts["malformed_skipped"] == 0
+    assert odd.counts["events_counted"] == reference.counts["events_counted"] > 0
+
+
+@pytest.mark.parametrize("case", list(TOLERATED))
+async def test_odd_content_does_not_break_the_interval_grain(harness: Harness, case: str) -> None:
+    mutation, _ = TOLERATED[case]
+    reference = await harness.run(**INTERVAL)
+    victims = harness.answered_victims()
+    harness.hostile.rules = dict.fromkeys(victims, mutation)
+    run = await harness.run(**INTERVAL)
+    assert run.counts["malformed_skipped"] == 0
+    # Odd content can only take events away (an unreadable entry is skipped), never add any.
+    assert 0 < run.counts["events_counted"] <= reference.counts["events_counted"]
+    assert b"None" not in run.csv
 
 
 @pytest.mark.parametrize(
