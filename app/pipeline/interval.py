@@ -1,8 +1,8 @@
 """Interval grain (report-semantics §1-§3): metric events grouped, with Genesys' own metrics.
 
-Pure and I/O-free. ``IntervalAggregator.add`` takes one conversation's record at a time (the
-merged stream gives each conversation once), keeps the events emitted in the period that pass
-the report's filters, and adds them to running sums per group. Memory grows with the number of
+Pure and I/O-free. ``IntervalAggregator.events`` gives the events of one conversation's record
+that the report counts (emitted in the period, filters passed; the merged stream gives each
+conversation once, its events together) and ``add`` adds one to its group's running sums. Memory grows with the number of
 groups, plus 8 bytes per handle-time event (percentiles need them whole) and per answered event
 (each is compared with its own queue's target once the targets are known, after the stream).
 """
