@@ -2,9 +2,10 @@
 
 Pure and I/O-free. ``IntervalAggregator.events`` gives the events of one conversation's record
 that the report counts (emitted in the period, filters passed; the merged stream gives each
-conversation once, its events together) and ``add`` adds one to its group's running sums. Memory grows with the number of
-groups, plus 8 bytes per handle-time event (percentiles need them whole) and per answered event
-(each is compared with its own queue's target once the targets are known, after the stream).
+conversation once, its events together) and ``add`` adds one to its group's running sums.
+Memory grows with the number of groups, plus 8 bytes per handle-time event (percentiles need
+them whole) and per answered event (each is compared with its own queue's target once the
+targets are known, after the stream).
 """
 
 from __future__ import annotations
