@@ -271,6 +271,22 @@ class IntervalAggregator:
     def columns(self, metrics: Sequence[str], custom_metrics: Mapping[str, str]) -> list[str]:
         return table_columns(self._group_by, metrics, custom_metrics)
 
+    def genesys_stats(
+        self, media_settings: Mapping[str, MediaSettings] | None = None
+    ) -> dict[tuple[Any, ...], dict[str, tuple[int, int]]]:
+        """Per group, each Genesys metric's (count, sum) of values, as the aggregates API's
+        ``stats`` give them, and ``oServiceLevel`` as (numerator, denominator): what a
+        reconciliation compares (report-semantics §7)."""
+        targets = ServiceTargets(self._service_level, media_settings or {})
+        stats = {}
+        for key, group in self._groups.items():
+            of_group = {
+                name: (group.counts[slot], group.sums[slot]) for name, slot in _SLOTS.items()
+            }
+            of_group["oServiceLevel"] = service_level_parts(group, targets, self._service_level)
+            stats[key] = of_group
+        return stats
+
     def rows(
         self,
         metrics: Sequence[str],
@@ -318,6 +334,23 @@ def _key_function(group_by: tuple[str, ...], zone: ZoneInfo) -> Callable[[Event]
     return key
 
 
+def service_level_parts(
+    group: _Group, targets: ServiceTargets, options: ServiceLevelSettings
+) -> tuple[int, int]:
+    """§3's service level as (answered within target, answered + abandoned ± the options)."""
+    counts = group.counts
+    within = 0
+    for (queue, media), values in group.answers.items():
+        target = targets.target_ms(queue, media)
+        within += sum(1 for value in values if value <= target)
+    attempts = counts[_ANSWERED] + counts[_ABANDON]
+    if options.exclude_short_abandons:
+        attempts -= counts[_SHORT]
+    if options.include_flowouts:
+        attempts += counts[_FLOWOUT]
+    return within, attempts
+
+
 def _metric_values(
     group: _Group,
     targets: ServiceTargets,
@@ -329,15 +362,7 @@ def _metric_values(
     offered = sums[_OFFERED]
     answered, abandoned = counts[_ANSWERED], counts[_ABANDON]
     short, flowouts = counts[_SHORT], counts[_FLOWOUT]
-    within = 0
-    for (queue, media), values in group.answers.items():
-        target = targets.target_ms(queue, media)
-        within += sum(1 for value in values if value <= target)
-    attempts = answered + abandoned
-    if options.exclude_short_abandons:
-        attempts -= short
-    if options.include_flowouts:
-        attempts += flowouts
+    within, attempts = service_level_parts(group, targets, options)
     target_pct = None
     if group.pair is not None and group.pair != _MIXED and group.pair[0] is not None:
         target_pct = targets.percentage(*group.pair)

@@ -182,3 +182,33 @@ def test_the_queues_to_look_up_are_those_service_level_needs() -> None:
         "service_level": 0.0,  # 4 s against Q1's 3 s
         "service_level_target_pct": 0.9,
     }
+
+
+def test_genesys_stats_are_each_metric_s_count_and_sum_per_group() -> None:
+    at = "2024-05-01T09:05:00.000Z"
+    acd = {
+        "purpose": "acd",
+        "sessions": [
+            _session([_metric("nOffered", 1, at), _metric("tAbandon", 9000, at)], [{"queueId": Q1}])
+        ],
+    }
+    agent = {
+        "purpose": "agent",
+        "userId": "u1",
+        "sessions": [
+            _session(
+                [_metric("tAnswered", 4000, at), _metric("tHandle", 300_000, at)],
+                [{"queueId": Q1}],
+            )
+        ],
+    }
+    aggregator = IntervalAggregator(["queue_id"], zone=ZoneInfo("UTC"), start_ms=START, end_ms=END)
+    aggregator.add_record(_record(acd, agent))
+    media = {Q1: {"call": {"serviceLevel": {"durationMs": 5000}}}}
+    stats = aggregator.genesys_stats(media)[(Q1,)]
+    assert stats["nOffered"] == (1, 1)
+    assert stats["tHandle"] == (1, 300_000)
+    assert stats["tAbandon"] == (1, 9000)
+    assert stats["tTalk"] == (0, 0)
+    # 4 s within Q1's 5 s target; 1 answered + 1 abandoned.
+    assert stats["oServiceLevel"] == (1, 2)
