@@ -599,9 +599,17 @@ class ReportSettings(Strict):
     custom_metrics: dict[str, Expression] = {}
     service_level: ServiceLevelSettings = ServiceLevelSettings()
     include_ongoing: bool = False
+    # Interval grain: compare with Genesys' aggregates API (report-semantics §7); strict fails
+    # the run on a difference.
+    reconcile: Literal["off", "on", "strict"] = "on"
     formats: list[ExportFormat] = ["csv", "json"]
     link_expiry: PositiveDuration | None = None  # overrides storage.s3.presign_expiry
     notify: list[NotifySettings] = []
+
+    @property
+    def reconcile_mode(self) -> Literal["off", "on", "strict"]:
+        """``reconcile`` as it applies: a conversation-grain report never reconciles."""
+        return self.reconcile if self.grain == "interval" else "off"
 
     @model_validator(mode="before")
     @classmethod
@@ -624,6 +632,16 @@ class ReportSettings(Strict):
             )
         if value < timedelta(0) or value > MAX_LOOKBACK:
             raise ValueError("must be from PT0S to P31D")
+        return value
+
+    @field_validator("reconcile")
+    @classmethod
+    def _reconcile_grain(cls, value: str, info: ValidationInfo) -> str:
+        if value != "off" and info.data.get("grain") == "conversation":
+            raise ValueError(
+                "only in grain: interval (the conversation grain's numbers are not Genesys' "
+                "metrics, so there is nothing to reconcile them with)"
+            )
         return value
 
     @field_validator("service_level")

@@ -57,6 +57,8 @@ def _needs_queue_targets(report: ReportSettings) -> bool:
     """Whether the report shows anything that depends on the queues' own service-level
     settings (a queue look-up per queue, and so the look-up's permission)."""
     used = set(report.metrics).union(*map(operand_names, report.custom_metrics.values()))
+    if report.reconcile_mode != "off":
+        used.add("service_level")  # the reconciliation compares it whether shown or not
     return "service_level_target_pct" in used or (
         "service_level" in used and report.service_level.target_seconds is None
     )

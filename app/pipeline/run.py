@@ -27,8 +27,9 @@ from zoneinfo import ZoneInfo
 from app.cleanup import SPOOL_PREFIX, owned, spool_root
 from app.completion import in_thread
 from app.durations import format_duration
-from app.errors import ReportsError, on_disk
+from app.errors import GenesysError, ReportsError, on_disk
 from app.genesys import stats as request_stats
+from app.genesys.aggregates import aggregate_query, query_aggregates
 from app.genesys.client import GenesysClient
 from app.genesys.fetch import data_availability
 from app.genesys.lookups import NameResolver
@@ -55,6 +56,9 @@ from app.pipeline.grains import (
 )
 from app.pipeline.interval import IntervalAggregator
 from app.pipeline.merge import MergeCounts, unique_records
+from app.pipeline.reconcile import COMPARED_METRICS
+from app.pipeline.reconcile import plan as reconciliation_plan
+from app.pipeline.reconcile import reconcile as compare_with_genesys
 from app.pipeline.spool import merge_spools, reduce_spools
 from app.settings import ReportSettings, Settings
 
@@ -190,6 +194,7 @@ async def run_report(
             names, media_settings = await _resolve_names(client, aggregator)
             columns = aggregator.columns(report.metrics, report.custom_metrics)
             rows = aggregator.rows(report.metrics, report.custom_metrics, names, media_settings)
+            reconciliation = await _reconcile(client, report, period, aggregator, media_settings)
             progress.stage("writing")
             files = await _write_exports(report, period, staging, columns, rows, started, tallies)
             if facts_file is not None:
@@ -210,6 +215,8 @@ async def run_report(
                 stats=stats.as_dict(),
                 files=files,
             )
+            if reconciliation is not None:
+                manifest["reconciliation"] = reconciliation
             manifest_path = await staging.commit(files, manifest)
     log.info(
         "report %s, period %s: %d conversations, %d groups, written to %s",
@@ -309,6 +316,70 @@ async def _resolve_names(
     if isinstance(aggregator, IntervalAggregator) and wanted.get("queues"):
         media_settings = await resolver.media_settings(wanted["queues"])
     return names, media_settings
+
+
+async def _reconcile(
+    client: GenesysClient,
+    report: ReportSettings,
+    period: Period,
+    aggregator: Grouped,
+    media_settings: dict[str, dict[str, Any]],
+) -> dict[str, Any] | None:
+    """report-semantics §7: the same period, groups and filters asked of the aggregates API and
+    compared value by value. One that cannot run is ``skipped`` with the reason, never a failed
+    run; differences fail the run only with ``reconcile: strict`` (before anything is
+    delivered)."""
+    mode = report.reconcile_mode
+    if mode == "off" or not isinstance(aggregator, IntervalAggregator):
+        return None
+    what = f"report {report.name}, reconciliation"
+    try:
+        shape = reconciliation_plan(report.group_by)
+        query = aggregate_query(
+            report.filters,
+            interval=Window(period.start, period.end).interval,
+            metrics=list(COMPARED_METRICS),
+            group_by=shape.group_by,
+            granularity=shape.granularity,
+            time_zone=report.timezone,
+        )
+    except ValueError as exc:
+        return _skipped(what, str(exc))
+    # Counted in the run's own request figures too: read as a difference of them.
+    run_stats = request_stats.current()
+    before = run_stats.requests if run_stats is not None else 0
+    try:
+        answer = await query_aggregates(client, query, what=what)
+    except GenesysError as exc:
+        return _skipped(what, str(exc).removeprefix(f"{what}: "))
+    cost = (run_stats.requests if run_stats is not None else 0) - before
+    result = compare_with_genesys(
+        aggregator.genesys_stats(media_settings), answer, shape, ZoneInfo(report.timezone)
+    )
+    document = {
+        "status": "equal" if result.different == 0 else "different",
+        **result.as_dict(),
+        "requests": cost,
+    }
+    if result.different:
+        first = result.differences[0]
+        summary = (
+            f"{what}: {result.different} of {result.compared} values differ from Genesys' "
+            f"aggregates; first: {first.metric} {first.stat} of {first.group or 'all'}"
+            f"{f' at {first.bucket}' if first.bucket else ''}: ours {first.ours}, "
+            f"Genesys {first.genesys}"
+        )
+        if mode == "strict":
+            raise ReportsError(summary + " (reconcile: strict, nothing delivered)")
+        log.warning(summary)
+    else:
+        log.info("%s: all %d values equal Genesys'", what, result.compared)
+    return document
+
+
+def _skipped(what: str, reason: str) -> dict[str, Any]:
+    log.warning("%s skipped: %s", what, reason)
+    return {"status": "skipped", "reason": reason}
 
 
 async def _write_exports(

@@ -57,6 +57,14 @@ def test_every_key_a_grain_cannot_use_is_reported_at_once() -> None:
     ]
 
 
+def test_reconcile_is_on_for_the_interval_grain_and_off_for_the_conversation_grain() -> None:
+    interval = parse_settings(_minimal()).reports[0]
+    journeys = parse_settings(_minimal(grain="conversation")).reports[0]
+    strict = parse_settings(_minimal(reconcile="strict")).reports[0]
+    assert (interval.reconcile_mode, journeys.reconcile_mode) == ("on", "off")
+    assert strict.reconcile_mode == "strict"
+
+
 def test_a_custom_metric_may_use_one_defined_before_it() -> None:
     settings = parse_settings(_minimal(custom_metrics={"a": "answered * 2", "b": "a + 1"}))
     assert settings.reports[0].custom_metrics == {"a": "answered * 2", "b": "a + 1"}
@@ -189,6 +197,8 @@ def test_real_environment_needs_credentials() -> None:
             "metric 'short_abandoned' is only in grain: interval",
         ),
         ({"grain": "conversation", "lookback": "PT6H"}, "reports[0].lookback", "only in grain"),
+        ({"grain": "conversation", "reconcile": "on"}, "reports[0].reconcile", "only in grain"),
+        ({"reconcile": "always"}, "reports[0].reconcile", "'always' is not allowed"),
         (
             {"grain": "conversation", "service_level": {"include_flowouts": True}},
             "reports[0].service_level.include_flowouts",
