@@ -33,6 +33,7 @@ from app.settings import (
     ReportSettings,
     SandboxSettings,
     Settings,
+    StorageSettings,
     load_settings,
     resolve_config_path,
 )
@@ -98,6 +99,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--json", action="store_true", help="print one JSON object per report run on stdout"
     )
+    reconcile = commands.add_parser(
+        "reconcile",
+        parents=[common],
+        help="compare an interval-grain report with Genesys' aggregates API",
+        description="Compute a report for one period (nothing is written or delivered) and "
+        "compare every comparable value with Genesys' aggregates API: one line per differing "
+        "value, a summary last. Exit 0 when everything matches, 1 when something differs or "
+        "the comparison could not run.",
+    )
+    reconcile.add_argument("--report", required=True, help="the report's name")
+    _period_arguments(reconcile, required=False)
+    reconcile.add_argument("--json", action="store_true", help="print the result as JSON")
     serve = commands.add_parser(
         "serve",
         parents=[common],
@@ -142,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _query(args, load_settings(resolve_config_path(config)))
         if args.command == "run":
             return _run(args, load_settings(resolve_config_path(config)))
+        if args.command == "reconcile":
+            return _reconcile(args, load_settings(resolve_config_path(config)))
         if args.command == "serve":
             return _serve(args, resolve_config_path(config))
         if args.command == "check":
@@ -289,6 +304,50 @@ async def _run_reports(
             outcomes.append(outcome)
             _print_outcome(outcome, as_json=as_json)
     return 0 if all(o.status == "succeeded" for o in outcomes) else 1
+
+
+def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    import tempfile
+
+    from app.pipeline.run import run_report
+    from app.runtime import genesys_client
+
+    report = _report(settings, args.report)
+    if report.grain != "interval":
+        raise ConfigError(
+            "command line",
+            [f"--report: {report.name} has grain: conversation, which has nothing to reconcile"],
+        )
+    period = _period(args, report)
+    # The report's own numbers, computed in a scratch directory: nothing is kept or delivered.
+    checked = report.model_copy(update={"reconcile": "on", "formats": ["json"], "notify": []})
+
+    async def main() -> RunOutcome:
+        with tempfile.TemporaryDirectory(prefix="genesys-reports-reconcile-") as scratch:
+            local = settings.model_copy(
+                update={"storage": StorageSettings(directory=Path(scratch)), "reports": [checked]}
+            )
+            async with genesys_client(settings) as client:
+                return await run_report(local, checked, period, client)
+
+    outcome = asyncio.run(main())
+    document = outcome.manifest.get("reconciliation", {})
+    result = outcome.reconciliation
+    if args.json:
+        full = result.as_dict(listed=None) if result is not None else {}
+        sys.stdout.write(orjson.dumps({**document, **full}).decode() + "\n")
+    elif result is None:
+        print(f"{report.name} {period.label}: not compared: {document.get('reason')}")
+    else:
+        for d in result.differences:
+            group = ", ".join(f"{k}={v}" for k, v in d.group.items()) or "(all)"
+            bucket = f" {d.bucket}" if d.bucket else ""
+            print(f"{group}{bucket} {d.metric} {d.stat}: ours {d.ours}, Genesys {d.genesys}")
+        print(
+            f"{report.name} {period.label}: {result.equal} of {result.compared} values equal "
+            f"Genesys' ({result.different} different, {document.get('requests')} request(s))"
+        )
+    return 0 if result is not None and result.different == 0 else 1
 
 
 def _serve(args: argparse.Namespace, path: Path) -> int:

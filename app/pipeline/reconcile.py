@@ -107,7 +107,8 @@ class Reconciliation:
     def different(self) -> int:
         return self.compared - self.equal
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, listed: int | None = MAX_LISTED) -> dict[str, Any]:
+        """The figures and the first ``listed`` differences (None: all of them)."""
         return {
             "compared": self.compared,
             "equal": self.equal,
@@ -121,7 +122,7 @@ class Reconciliation:
                     "ours": d.ours,
                     "genesys": d.genesys,
                 }
-                for d in self.differences[:MAX_LISTED]
+                for d in self.differences[:listed]
             ],
         }
 

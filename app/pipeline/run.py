@@ -56,7 +56,7 @@ from app.pipeline.grains import (
 )
 from app.pipeline.interval import IntervalAggregator
 from app.pipeline.merge import MergeCounts, unique_records
-from app.pipeline.reconcile import COMPARED_METRICS
+from app.pipeline.reconcile import COMPARED_METRICS, Reconciliation
 from app.pipeline.reconcile import plan as reconciliation_plan
 from app.pipeline.reconcile import reconcile as compare_with_genesys
 from app.pipeline.spool import merge_spools, reduce_spools
@@ -90,6 +90,8 @@ class RunOutcome:
     manifest: dict[str, Any] = field(default_factory=dict)
     manifest_path: Path | None = None
     error: str | None = None
+    # Every compared value, differences unabridged (the manifest lists the first 20).
+    reconciliation: Reconciliation | None = None
 
     def local_files(self) -> list[LocalFile]:
         return [
@@ -194,7 +196,9 @@ async def run_report(
             names, media_settings = await _resolve_names(client, aggregator)
             columns = aggregator.columns(report.metrics, report.custom_metrics)
             rows = aggregator.rows(report.metrics, report.custom_metrics, names, media_settings)
-            reconciliation = await _reconcile(client, report, period, aggregator, media_settings)
+            reconciliation, compared = await _reconcile(
+                client, report, period, aggregator, media_settings
+            )
             progress.stage("writing")
             files = await _write_exports(report, period, staging, columns, rows, started, tallies)
             if facts_file is not None:
@@ -234,6 +238,7 @@ async def run_report(
         files=[(f, final_dir / f.name) for f in files],
         manifest=manifest,
         manifest_path=manifest_path,
+        reconciliation=compared,
     )
 
 
@@ -324,14 +329,14 @@ async def _reconcile(
     period: Period,
     aggregator: Grouped,
     media_settings: dict[str, dict[str, Any]],
-) -> dict[str, Any] | None:
+) -> tuple[dict[str, Any] | None, Reconciliation | None]:
     """report-semantics §7: the same period, groups and filters asked of the aggregates API and
     compared value by value. One that cannot run is ``skipped`` with the reason, never a failed
     run; differences fail the run only with ``reconcile: strict`` (before anything is
     delivered)."""
     mode = report.reconcile_mode
     if mode == "off" or not isinstance(aggregator, IntervalAggregator):
-        return None
+        return None, None
     what = f"report {report.name}, reconciliation"
     try:
         shape = reconciliation_plan(report.group_by)
@@ -344,14 +349,14 @@ async def _reconcile(
             time_zone=report.timezone,
         )
     except ValueError as exc:
-        return _skipped(what, str(exc))
+        return _skipped(what, str(exc)), None
     # Counted in the run's own request figures too: read as a difference of them.
     run_stats = request_stats.current()
     before = run_stats.requests if run_stats is not None else 0
     try:
         answer = await query_aggregates(client, query, what=what)
     except GenesysError as exc:
-        return _skipped(what, str(exc).removeprefix(f"{what}: "))
+        return _skipped(what, str(exc).removeprefix(f"{what}: ")), None
     cost = (run_stats.requests if run_stats is not None else 0) - before
     result = compare_with_genesys(
         aggregator.genesys_stats(media_settings), answer, shape, ZoneInfo(report.timezone)
@@ -374,7 +379,7 @@ async def _reconcile(
         log.warning(summary)
     else:
         log.info("%s: all %d values equal Genesys'", what, result.compared)
-    return document
+    return document, result
 
 
 def _skipped(what: str, reason: str) -> dict[str, Any]:
