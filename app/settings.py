@@ -163,6 +163,7 @@ FaultEndpoint = Literal[
     "wrapupcodes",
     "divisions",
     "tokens_me",
+    "aggregates_query",
 ]
 FAULT_ENDPOINTS: tuple[str, ...] = get_args(FaultEndpoint)
 _REPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -350,6 +351,10 @@ class SandboxLimits(Strict):
     max_unfiltered_interval_days: float = Field(default=7.0, gt=0)
     max_results: int = Field(default=100_000, ge=1)
     lookup_max_page_size: int = Field(default=500, ge=1)
+    # The aggregates query: Genesys publishes neither cap (genesys-api.md §6.2), so both are
+    # settings; a longer interval or more buckets is a 400.
+    max_aggregate_interval_days: float = Field(default=31.0, gt=0)
+    max_aggregate_buckets: int = Field(default=10_000, ge=1)
 
     @model_validator(mode="after")
     def _defaults_within_caps(self) -> SandboxLimits:
@@ -372,6 +377,14 @@ class JobSettings(Strict):
         return self
 
 
+class OrgServiceLevel(Strict):
+    """The organisation's service-level calculation options (Admin > Service Level
+    Calculation), which the sandbox's aggregates query applies to ``oServiceLevel``."""
+
+    exclude_short_abandons: bool = False
+    include_flowouts: bool = False
+
+
 class SandboxSettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65_535)
@@ -388,6 +401,9 @@ class SandboxSettings(Strict):
     jobs: JobSettings = JobSettings()
     faults: list[FaultSettings] = []
     now: datetime | None = None
+    service_level: OrgServiceLevel = OrgServiceLevel()
+    # Permissions the client's role lacks: the endpoints that need one answer 403.
+    missing_permissions: list[str] = []
 
     @field_validator("now")
     @classmethod

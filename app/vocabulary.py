@@ -143,3 +143,43 @@ ENUM_DIMENSIONS: Final[dict[str, frozenset[str]]] = {
     "disconnectType": DISCONNECT_TYPES,
 }
 JOB_STATES: Final = frozenset({"QUEUED", "PENDING", "FAILED", "CANCELLED", "FULFILLED", "EXPIRED"})
+
+# ConversationAggregationQuery (§6.1): its fields, metrics and groupBy/filter dimensions.
+AGGREGATE_QUERY_FIELDS: Final = _names(
+    """interval, granularity, timeZone, groupBy, filter, metrics, flattenMultivaluedDimensions,
+    views, alternateTimeDimension, queryType"""
+)
+AGGREGATE_METRICS: Final = _names(
+    """nBlindTransferred, nBotInteractions, nCallbackAttempts, nCallbackOverSla,
+    nCallbackScheduled, nCfcOffered, nCobrowseSessions, nConnected, nConsult,
+    nConsultTransferred, nConversations, nError, nOffered, nOutbound, nOutboundAbandoned,
+    nOutboundAttempted, nOutboundConnected, nOverSla, nStateTransitionError, nTakeover,
+    nTransferred, oAudioMessageCount, oCallbackServiceLevel, oExternalAudioMessageCount,
+    oExternalMediaCount, oMediaCount, oMessageCount, oMessageSegmentCount, oMessageTurn,
+    oServiceLevel, oServiceTarget, oSkillExpressionApplications, tAbandon, tAcd,
+    tActiveCallback, tActiveCallbackComplete, tAcw, tAgentResponseTime, tAgentVideoConnected,
+    tAlert, tAnswered, tAverageAgentResponseTime, tAverageCustomerResponseTime, tBarging,
+    tCallbackAbandon, tCallbackConnect, tCallbackNotReached, tCallbackVirtualWait, tCfcAbandon,
+    tCfcAcd, tCfcAnswered, tCfcFlowOut, tCoaching, tCoachingComplete, tConnected, tContacting,
+    tDialing, tFirstConnect, tFirstDial, tFirstEngagement, tFirstResponse, tFlowOut, tHandle,
+    tHeld, tHeldComplete, tIvr, tMonitoring, tMonitoringComplete, tNotResponding, tPark,
+    tParkComplete, tScreenMonitoring, tShortAbandon, tSnippetRecord, tTalk, tTalkComplete,
+    tTransmitting, tUserResponseTime, tVoicemail, tWait"""
+)
+AGGREGATE_DIMENSIONS: Final = _names(
+    """activeRouting, activeSkillId, addressFrom, addressTo, agentAssistantId, agentBullseyeRing,
+    agentOwned, agentRank, agentScore, ani, assignerId, authenticated, conversationId,
+    conversationInitiator, convertedFrom, convertedTo, customerParticipation, deliveryStatus,
+    destinationAddress, direction, disconnectType, divisionId, dnis, edgeId, eligibleAgentCount,
+    errorCode, extendedDeliveryStatus, externalContactId, externalMediaCount,
+    externalOrganizationId, externalTag, firstQueue, flaggedReason, flowInType, flowOutType,
+    groupId, interactionType, journeyActionId, journeyActionMapId, journeyActionMapVersion,
+    journeyCustomerId, journeyCustomerIdType, journeyCustomerSessionId,
+    journeyCustomerSessionIdType, knowledgeBaseId, mediaCount, mediaType, messageType,
+    originatingDirection, originatingSocialMediaPublic, outboundCampaignId, outboundContactId,
+    outboundContactListId, participantName, peerId, proposedAgentId, provider, purpose, queueId,
+    remote, removedSkillId, requestedLanguageId, requestedRouting, requestedRoutingSkillId,
+    roomId, routingPriority, routingRing, routingRule, routingRuleType, scoredAgentId,
+    selectedAgentId, selectedAgentRank, selfServed, sessionDnis, sessionId, skillExpressionId,
+    stationId, teamId, usedRouting, userId, videoPresent, waitingInteractionCount, wrapUpCode"""
+)

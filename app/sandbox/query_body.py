@@ -95,6 +95,13 @@ FILTER_FAMILIES: Final[dict[str, tuple[frozenset[str], frozenset[str], bool]]] =
     _MEDIA_ENDPOINT_STAT_FILTERS: (MEDIA_ENDPOINT_STAT_DIMENSIONS, frozenset(), False),
 }
 
+# The aggregates query's one ``filter`` (§6.1): the same grammar, dimension predicates only.
+AGGREGATE_FILTER: Final = "filter"
+_FAMILY_RULES: Final = {
+    **FILTER_FAMILIES,
+    AGGREGATE_FILTER: (voc.AGGREGATE_DIMENSIONS, frozenset[str](), False),
+}
+
 # Dimensions whose values are instants; "matches" on them takes an instant or an interval.
 DATE_DIMENSIONS: Final = frozenset(
     {
@@ -239,7 +246,7 @@ class ParsedQuery:
 # Errors
 
 
-def _bad(path: str, text: str) -> BodyError:
+def bad_request(path: str, text: str) -> BodyError:
     return BodyError("bad.request", f"{path}: {text}" if path else text)
 
 
@@ -257,7 +264,7 @@ def _allowable(value: object, allowed: frozenset[str]) -> str:
     return f"{', '.join(shown)} (and {len(names) - len(shown)} more)"
 
 
-def _invalid_value(path: str, value: object, field_type: str, allowed: frozenset[str]) -> BodyError:
+def invalid_value(path: str, value: object, field_type: str, allowed: frozenset[str]) -> BodyError:
     return BodyError(
         "invalid.value",
         f"Value [{value}] is not valid for field type [{field_type}]. "
@@ -271,7 +278,7 @@ _EARLIEST_MS: Final = 31_536_000_000  # 1971-01-01
 _LATEST_MS: Final = 7_258_118_400_000  # 2200-01-01
 
 
-def _invalid_date(path: str, text: object) -> BodyError:
+def invalid_date(path: str, text: object) -> BodyError:
     return BodyError("invalid.date", f"{_DATE_HINT}. Invalid value [{text}] at {path}")
 
 
@@ -310,11 +317,11 @@ def _instant_of(x: object) -> int | None:
 def _interval_at(text: str, path: str) -> tuple[int, int]:
     parts = text.split("/")
     if len(parts) != 2:
-        raise _invalid_date(path, text)
+        raise invalid_date(path, text)
     start = _parse_instant(parts[0])
     end = _parse_instant(parts[1])
     if start is None or end is None:
-        raise _invalid_date(path, text)
+        raise invalid_date(path, text)
     if not (start >= _EARLIEST_MS and end <= _LATEST_MS):
         raise BodyError(
             "invalid.date",
@@ -322,7 +329,7 @@ def _interval_at(text: str, path: str) -> tuple[int, int]:
             f"(at {path})",
         )
     if end <= start:
-        raise _bad(path, f"the interval [{text}] ends before or when it starts")
+        raise bad_request(path, f"the interval [{text}] ends before or when it starts")
     return start, end
 
 
@@ -546,7 +553,7 @@ def _date_span(text: str, path: str) -> tuple[int, int]:
         return _interval_at(text, path)
     instant = _parse_instant(text)
     if instant is None:
-        raise _invalid_date(path, text)
+        raise invalid_date(path, text)
     return instant, instant + 1
 
 
@@ -643,11 +650,11 @@ def matches(record: Mapping[str, Any], query: ParsedQuery) -> bool:
 # Body validation
 
 
-def _reject_unknown(obj: Mapping[str, Any], allowed: frozenset[str], path: str, what: str) -> None:
+def reject_unknown(obj: Mapping[str, Any], allowed: frozenset[str], path: str, what: str) -> None:
     unknown = [k for k in obj if k not in allowed]
     if unknown:
         listed = ", ".join(str(k) for k in unknown)
-        raise _bad(
+        raise bad_request(
             path,
             f"unrecognized field(s) [{listed}] in {what}; allowed fields: "
             f"{', '.join(sorted(allowed))}",
@@ -656,75 +663,79 @@ def _reject_unknown(obj: Mapping[str, Any], allowed: frozenset[str], path: str, 
 
 def _object(value: object, path: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise _bad(path, f"must be a JSON object, got {type(value).__name__}")
+        raise bad_request(path, f"must be a JSON object, got {type(value).__name__}")
     return value
 
 
 def _list(value: object, path: str) -> list[Any]:
     if not isinstance(value, list):
-        raise _bad(path, f"must be a JSON array, got {type(value).__name__}")
+        raise bad_request(path, f"must be a JSON array, got {type(value).__name__}")
     return value
 
 
 def _int(value: object, path: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _bad(path, f"must be an integer, got {value!r}")
+        raise bad_request(path, f"must be an integer, got {value!r}")
     return value
 
 
 def _enum(value: object, allowed: frozenset[str], path: str, field_type: str) -> str:
     if not isinstance(value, str) or value not in allowed:
-        raise _invalid_value(path, value, field_type, allowed)
+        raise invalid_value(path, value, field_type, allowed)
     return value
 
 
 def _parse_range(value: object, path: str) -> Range:
     obj = _object(value, path)
-    _reject_unknown(obj, voc.RANGE_KEYS, path, "a range")
+    reject_unknown(obj, voc.RANGE_KEYS, path, "a range")
     if not obj:
-        raise _bad(path, "a range needs at least one of gt, gte, lt, lte")
+        raise bad_request(path, "a range needs at least one of gt, gte, lt, lte")
     bounds: dict[str, float] = {}
     for key, bound in obj.items():
         if not _is_number(bound) or not math.isfinite(bound):
-            raise _bad(f"{path}.{key}", f"must be a number, got {bound!r}")
+            raise bad_request(f"{path}.{key}", f"must be a number, got {bound!r}")
         bounds[key] = bound
     return Range(**bounds)
 
 
 def _parse_predicate(raw: object, family: str, path: str) -> Predicate:
     obj = _object(raw, path)
-    _reject_unknown(obj, _PREDICATE_KEYS, path, "a predicate")
-    dimensions, metrics, properties_allowed = FILTER_FAMILIES[family]
+    reject_unknown(obj, _PREDICATE_KEYS, path, "a predicate")
+    dimensions, metrics, properties_allowed = _FAMILY_RULES[family]
 
     kinds = [k for k in _KINDS if obj.get(k) is not None]
     if len(kinds) != 1:
-        raise _bad(path, "a predicate needs exactly one of dimension, metric, property")
+        raise bad_request(path, "a predicate needs exactly one of dimension, metric, property")
     kind = kinds[0]
     name = obj[kind]
     if not isinstance(name, str):
-        raise _bad(f"{path}.{kind}", f"must be a string, got {name!r}")
+        raise bad_request(f"{path}.{kind}", f"must be a string, got {name!r}")
 
     declared = obj.get("type")
     if declared is not None:
         _enum(declared, voc.PREDICATE_TYPES, f"{path}.type", "type")
         if declared != kind:
-            raise _bad(f"{path}.type", f"type [{declared}] contradicts the {kind} [{name}] given")
+            raise bad_request(
+                f"{path}.type", f"type [{declared}] contradicts the {kind} [{name}] given"
+            )
 
     property_type: str | None = None
     if kind == "property":
         if not properties_allowed:
-            raise _bad(f"{path}.property", f"property predicates are not allowed in {family}")
+            raise bad_request(
+                f"{path}.property", f"property predicates are not allowed in {family}"
+            )
         if obj.get("propertyType") is None:
-            raise _bad(path, f"property [{name}] needs a propertyType")
+            raise bad_request(path, f"property [{name}] needs a propertyType")
         property_type = _enum(
             obj["propertyType"], voc.PROPERTY_TYPES, f"{path}.propertyType", "propertyType"
         )
     elif obj.get("propertyType") is not None:
-        raise _bad(f"{path}.propertyType", "propertyType is only allowed with property")
+        raise bad_request(f"{path}.propertyType", "propertyType is only allowed with property")
     elif kind == "dimension":
         _enum(name, dimensions, f"{path}.dimension", "dimension")
     elif not metrics:
-        raise _bad(f"{path}.metric", f"metric predicates are not allowed in {family}")
+        raise bad_request(f"{path}.metric", f"metric predicates are not allowed in {family}")
     else:
         _enum(name, metrics, f"{path}.metric", "metric")
 
@@ -736,15 +747,15 @@ def _parse_predicate(raw: object, family: str, path: str) -> Predicate:
     raw_range = obj.get("range")
     if operator != "matches":
         if value is not None or raw_range is not None:
-            raise _bad(path, f"operator [{operator}] takes no value or range")
+            raise bad_request(path, f"operator [{operator}] takes no value or range")
         return Predicate(kind, name, operator, property_type=property_type)
     if (value is None) == (raw_range is None):
-        raise _bad(path, f"operator [matches] on [{name}] needs exactly one of value, range")
+        raise bad_request(path, f"operator [matches] on [{name}] needs exactly one of value, range")
     if raw_range is not None:
         bounds = _parse_range(raw_range, f"{path}.range")
         return Predicate(kind, name, operator, range=bounds, property_type=property_type)
     if not isinstance(value, str):
-        raise _bad(f"{path}.value", f"must be a string, got {value!r}")
+        raise bad_request(f"{path}.value", f"must be a string, got {value!r}")
     if kind == "dimension" and name in voc.ENUM_DIMENSIONS:
         _enum(value, voc.ENUM_DIMENSIONS[name], f"{path}.value", name)
     if (kind == "dimension" and name in DATE_DIMENSIONS) or property_type == "date":
@@ -764,29 +775,29 @@ def _predicates(obj: Mapping[str, Any], family: str, path: str) -> tuple[Predica
 
 def _filter_type(obj: Mapping[str, Any], path: str) -> str:
     if obj.get("type") is None:
-        raise _bad(path, "type (and|or) is required")
+        raise bad_request(path, "type (and|or) is required")
     return _enum(obj["type"], voc.FILTER_TYPES, f"{path}.type", "type")
 
 
 def _parse_clause(raw: object, family: str, path: str) -> Clause:
     obj = _object(raw, path)
     if "clauses" in obj:
-        raise _bad(
+        raise bad_request(
             f"{path}.clauses",
             "clauses nest at most two levels (filter -> clauses -> predicates); "
             "a clause cannot contain clauses",
         )
-    _reject_unknown(obj, _CLAUSE_KEYS, path, "a clause")
+    reject_unknown(obj, _CLAUSE_KEYS, path, "a clause")
     kind = _filter_type(obj, path)
     predicates = _predicates(obj, family, path)
     if not predicates:
-        raise _bad(path, "a clause needs a non-empty predicates array")
+        raise bad_request(path, "a clause needs a non-empty predicates array")
     return Clause(kind, predicates)
 
 
 def _parse_filter(raw: object, family: str, path: str) -> Filter:
     obj = _object(raw, path)
-    _reject_unknown(obj, _FILTER_KEYS, path, "a filter")
+    reject_unknown(obj, _FILTER_KEYS, path, "a filter")
     kind = _filter_type(obj, path)
     predicates = _predicates(obj, family, path)
     clauses: tuple[Clause, ...] = ()
@@ -796,8 +807,14 @@ def _parse_filter(raw: object, family: str, path: str) -> Filter:
             _parse_clause(item, family, f"{path}.clauses[{i}]") for i, item in enumerate(items)
         )
     if not predicates and not clauses:
-        raise _bad(path, "a filter needs predicates or clauses")
+        raise bad_request(path, "a filter needs predicates or clauses")
     return Filter(kind, predicates, clauses)
+
+
+def parse_aggregate_filter(raw: object) -> Filter:
+    """The aggregates query's ``filter`` (§6.1), validated like a detail filter; the caller
+    evaluates it on each metric event's dimensions."""
+    return _parse_filter(raw, AGGREGATE_FILTER, AGGREGATE_FILTER)
 
 
 def _parse_filters(body: Mapping[str, Any]) -> QueryFilters:
@@ -824,18 +841,22 @@ def _parse_paging(raw: object, limits: QueryLimits) -> tuple[int, int]:
     if raw is None:
         return limits.default_page_size, 1
     obj = _object(raw, "paging")
-    _reject_unknown(obj, frozenset({"pageSize", "pageNumber"}), "paging", "paging")
+    reject_unknown(obj, frozenset({"pageSize", "pageNumber"}), "paging", "paging")
     for key in ("pageSize", "pageNumber"):
         if obj.get(key) is None:
-            raise _bad("paging", f"{key} is required when paging is given")
+            raise bad_request("paging", f"{key} is required when paging is given")
     size = _int(obj["pageSize"], "paging.pageSize")
     number = _int(obj["pageNumber"], "paging.pageNumber")
     if number < 1:
-        raise _bad("paging.pageNumber", f"must be at least 1 (pages are 1-based), got {number}")
+        raise bad_request(
+            "paging.pageNumber", f"must be at least 1 (pages are 1-based), got {number}"
+        )
     if not 1 <= size <= limits.max_page_size:
-        raise _bad("paging.pageSize", f"must be between 1 and {limits.max_page_size}, got {size}")
+        raise bad_request(
+            "paging.pageSize", f"must be between 1 and {limits.max_page_size}, got {size}"
+        )
     if (number - 1) * size >= limits.max_results:
-        raise _bad(
+        raise bad_request(
             "paging",
             f"paging beyond the maximum of {limits.max_results} results "
             f"(pageNumber {number} x pageSize {size})",
@@ -848,12 +869,12 @@ def _parse_job_fields(body: Mapping[str, Any]) -> tuple[int | None, bool]:
     if limit is not None:
         limit = _int(limit, "limit")
         if limit < 1:
-            raise _bad("limit", f"must be at least 1, got {limit}")
+            raise bad_request("limit", f"must be at least 1, got {limit}")
     start_of_day = body.get("startOfDayIntervalMatching")
     if start_of_day is None:
         start_of_day = False
     elif not isinstance(start_of_day, bool):
-        raise _bad("startOfDayIntervalMatching", f"must be a boolean, got {start_of_day!r}")
+        raise bad_request("startOfDayIntervalMatching", f"must be a boolean, got {start_of_day!r}")
     return limit, start_of_day
 
 
@@ -862,13 +883,13 @@ def _check_interval_length(
 ) -> None:
     longest, unfiltered = limits.max_interval_days, limits.max_unfiltered_interval_days
     if not filtered and unfiltered < longest and length_ms > unfiltered * MS_PER_DAY:
-        raise _bad(
+        raise bad_request(
             "interval",
             f"the interval [{interval}] is longer than the maximum of {unfiltered:g} days "
             f"for a query without filters ({longest:g} days with a filter)",
         )
     if length_ms > longest * MS_PER_DAY:
-        raise _bad(
+        raise bad_request(
             "interval",
             f"the interval [{interval}] is longer than the maximum of {longest:g} days",
         )
@@ -877,15 +898,15 @@ def _check_interval_length(
 def parse_query(body: object, *, limits: QueryLimits, job: bool = False) -> ParsedQuery:
     """Validate a details-query (or, with ``job``, async-job) body; raise ``BodyError``."""
     if not isinstance(body, Mapping):
-        raise _bad("", f"the query body must be a JSON object, got {type(body).__name__}")
+        raise bad_request("", f"the query body must be a JSON object, got {type(body).__name__}")
     what = "an async details job body" if job else "a details query body"
-    _reject_unknown(body, voc.JOB_QUERY_FIELDS if job else voc.QUERY_FIELDS, "", what)
+    reject_unknown(body, voc.JOB_QUERY_FIELDS if job else voc.QUERY_FIELDS, "", what)
 
     interval = body.get("interval")
     if interval is None:
-        raise _bad("interval", "interval is required")
+        raise bad_request("interval", "interval is required")
     if not isinstance(interval, str):
-        raise _invalid_date("interval", interval)
+        raise invalid_date("interval", interval)
     start_ms, end_ms = parse_interval(interval)
     filters = _parse_filters(body)
     _check_interval_length(interval, end_ms - start_ms, limits, filtered=job or filters.given)

@@ -28,6 +28,12 @@ from aiohttp import web
 
 from app.errors import SandboxError
 from app.sandbox import errors as api_errors
+from app.sandbox.aggregates import (
+    AggregateLimits,
+    ServiceLevelRules,
+    aggregate,
+    parse_aggregate_query,
+)
 from app.sandbox.auth import TokenStore, basic_credentials, bearer_token
 from app.sandbox.context import CONTEXT, RequestContext, RequestRecord
 from app.sandbox.errors import error_response, json_response, too_many_requests
@@ -50,6 +56,19 @@ _FILTER_FAMILIES = (
     "surveyFilters",
     "resolutionFilters",
 )
+# The permissions an endpoint needs, any one of them (reference §4, §5, §6).
+_DETAIL_PERMISSIONS = (
+    "analytics:conversationDetail:view",
+    "analytics:agentConversationDetail:view",
+)
+_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "details_query": _DETAIL_PERMISSIONS,
+    "jobs_submit": _DETAIL_PERMISSIONS,
+    "jobs_status": _DETAIL_PERMISSIONS,
+    "jobs_results": _DETAIL_PERMISSIONS,
+    "jobs_delete": _DETAIL_PERMISSIONS,
+    "aggregates_query": ("analytics:conversationAggregate:view",),
+}
 _SELECTION_CACHE_SIZE = 256
 _LOG_SIZE = 200_000
 # Generated hours kept in memory (about 4.5 KB a conversation); evicted hours are regenerated.
@@ -103,6 +122,15 @@ class Sandbox:
         self._selections: OrderedDict[tuple[Any, ...], list[Conversation]] = OrderedDict()
         self._endpoints: dict[tuple[str, str], str] = {}
         self._window_seconds = max(1, round(settings.rate_limit_window.total_seconds()))
+        self.aggregate_limits = AggregateLimits(
+            max_interval_days=settings.limits.max_aggregate_interval_days,
+            max_buckets=settings.limits.max_aggregate_buckets,
+        )
+        self.service_level_rules = ServiceLevelRules(
+            targets=self.org.service_level,
+            exclude_short_abandons=settings.service_level.exclude_short_abandons,
+            include_flowouts=settings.service_level.include_flowouts,
+        )
 
     # --- clock and ground truth -----------------------------------------------------------
 
@@ -187,6 +215,12 @@ class Sandbox:
             ("HEAD", f"{api}/tokens/me", self._token_check, "tokens_me"),
             ("DELETE", f"{api}/tokens/me", self._token_delete, "tokens_me"),
             ("POST", f"{api}/analytics/conversations/details/query", self._query, "details_query"),
+            (
+                "POST",
+                f"{api}/analytics/conversations/aggregates/query",
+                self._aggregates,
+                "aggregates_query",
+            ),
             ("POST", jobs, self._job_submit, "jobs_submit"),
             ("GET", f"{jobs}/availability", self._availability, "availability"),
             ("GET", f"{jobs}/{{job_id}}", self._job_status, "jobs_status"),
@@ -252,7 +286,7 @@ class Sandbox:
             if early is not None:
                 return early
         if endpoint != "token":
-            denied = self._authorise(request, record)
+            denied = self._authorise(request, record) or self._permitted(request, endpoint)
             if denied is not None:
                 return denied
         response = await handler(request)
@@ -331,6 +365,21 @@ class Sandbox:
         request[CONTEXT].ratelimit_headers = headers
         return None
 
+    def _permitted(self, request: web.Request, endpoint: str) -> web.Response | None:
+        """A 403 when the role lacks every permission that would let it call ``endpoint``."""
+        needed = _PERMISSIONS.get(endpoint, ())
+        missing = set(self.settings.missing_permissions)
+        if not needed or not missing.issuperset(needed):
+            return None
+        code = "missing.permissions" if len(needed) == 1 else "missing.any.permissions"
+        return error_response(
+            request,
+            403,
+            code,
+            "You are not authorized to perform the requested action. You must have at least "
+            f"one of the following permissions assigned: {', '.join(needed)}",
+        )
+
     # --- OAuth and tokens -----------------------------------------------------------------
 
     async def _token(self, request: web.Request) -> web.Response:
@@ -390,6 +439,30 @@ class Sandbox:
         if page:
             payload["conversations"] = [render(c, now, with_attributes=False) for c in page]
         return json_response(payload)
+
+    # --- aggregates query ----------------------------------------------------------------
+
+    async def _aggregates(self, request: web.Request) -> web.Response:
+        body, problem = await _json_body(request)
+        if problem is not None:
+            return problem
+        try:
+            query = parse_aggregate_query(body, limits=self.aggregate_limits)
+        except BodyError as exc:
+            return error_response(request, exc.status, exc.code, exc.message)
+        request[CONTEXT].record.detail.update(
+            interval=body["interval"],
+            granularity=body.get("granularity"),
+            group_by=list(query.group_by),
+        )
+        now = self.now_ms()
+        # Every conversation that can have emitted an event in the interval.
+        conversations = self.source.started_between(
+            query.start_ms - self.source.max_duration_ms, min(query.end_ms, now + 1)
+        )
+        return json_response(
+            aggregate(conversations, query, now_ms=now, rules=self.service_level_rules)
+        )
 
     # --- async jobs -----------------------------------------------------------------------
 
