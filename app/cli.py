@@ -23,9 +23,6 @@ from app.errors import ConfigError, ReportsError
 from app.genesys.query import details_query
 from app.logs import configure_logging
 from app.models import Period
-
-if TYPE_CHECKING:
-    from app.pipeline.run import RunOutcome
 from app.periods import explicit_period, parse_instant, report_period, split_windows
 from app.pipeline.grains import lookback_probes
 from app.regions import SANDBOX
@@ -37,6 +34,10 @@ from app.settings import (
     load_settings,
     resolve_config_path,
 )
+
+if TYPE_CHECKING:
+    from app.pipeline.reconcile import Reconciliation
+    from app.pipeline.run import RunOutcome
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -339,15 +340,35 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     elif result is None:
         print(f"{report.name} {period.label}: not compared: {document.get('reason')}")
     else:
-        for d in result.differences:
-            group = ", ".join(f"{k}={v}" for k, v in d.group.items()) or "(all)"
-            bucket = f" {d.bucket}" if d.bucket else ""
-            print(f"{group}{bucket} {d.metric} {d.stat}: ours {d.ours}, Genesys {d.genesys}")
+        for line in _difference_table(result):
+            print(line)
         print(
             f"{report.name} {period.label}: {result.equal} of {result.compared} values equal "
             f"Genesys' ({result.different} different, {document.get('requests')} request(s))"
         )
     return 0 if result is not None and result.different == 0 else 1
+
+
+def _difference_table(result: Reconciliation) -> list[str]:
+    """One aligned line per differing value under a header; nothing when all are equal."""
+    if not result.differences:
+        return []
+    header = ("GROUP", "BUCKET", "METRIC", "STAT", "OURS", "GENESYS")
+    lines = [header] + [
+        (
+            ", ".join(f"{k}={v}" for k, v in d.group.items()) or "(all)",
+            d.bucket or "-",
+            d.metric,
+            d.stat,
+            str(d.ours),
+            str(d.genesys),
+        )
+        for d in result.differences
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    ]
 
 
 def _serve(args: argparse.Namespace, path: Path) -> int:

@@ -7,8 +7,8 @@ conversations that start inside the period are kept.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -23,6 +23,9 @@ class MergeCounts:
     duplicates_dropped: int = 0
     outside_period: int = 0
     unreadable: int = 0  # spool lines that are not JSON (never expected: we wrote them)
+    # Conversations that started before the period's selection but (as ``unique_records``'s
+    # ``missed`` says) would have counted: the interval grain's look-back cut them off.
+    missed: set[str] = field(default_factory=set)
 
 
 def _segments(record: dict[str, Any]) -> int:
@@ -58,9 +61,16 @@ def better(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def unique_records(
-    lines: Iterable[bytes], start_ms: int, end_ms: int, counts: MergeCounts
+    lines: Iterable[bytes],
+    start_ms: int,
+    end_ms: int,
+    counts: MergeCounts,
+    *,
+    missed: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Records of conversations starting in ``[start_ms, end_ms)``, one per conversationId."""
+    """Records of conversations starting in ``[start_ms, end_ms)``, one per conversationId.
+    Those that started earlier are read only when ``missed`` is given, which says whether one
+    would have counted (its id is then kept in ``counts.missed``)."""
     current_key: tuple[int, str] | None = None
     current: dict[str, Any] | None = None
     for line in lines:
@@ -68,6 +78,12 @@ def unique_records(
         key = line_key(line)
         if not start_ms <= key[0] < end_ms:
             counts.outside_period += 1
+            if missed is not None and key[0] < start_ms and key[1] not in counts.missed:
+                try:
+                    if missed(orjson.loads(line)[2]):
+                        counts.missed.add(key[1])
+                except (orjson.JSONDecodeError, ValueError, IndexError, TypeError):
+                    counts.unreadable += 1
             continue
         try:
             _, _, record = orjson.loads(line)

@@ -11,7 +11,9 @@ intervals of the repeated hour on the night the clocks go back are one bucket, a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,9 +24,11 @@ from app.pipeline.record import instant_ms
 __all__ = [
     "COMPARED_METRICS",
     "GENESYS_DIMENSIONS",
+    "SERVICE_LEVEL",
     "Difference",
     "Plan",
     "Reconciliation",
+    "aligned",
     "plan",
     "reconcile",
 ]
@@ -39,6 +43,11 @@ GENESYS_DIMENSIONS = {
 }
 # The granularity that gives a time dimension's buckets (weeks and months add up days).
 _GRANULARITY = {"half_hour": "PT30M", "hour": "PT1H", "day": "P1D", "week": "P1D", "month": "P1D"}
+# Finer ones, for a period that does not start on a boundary of the report's buckets: Genesys
+# steps its buckets from the interval's start, so each must lie inside one report bucket.
+_FINER = {"PT1H": 60, "PT30M": 30, "PT15M": 15, "PT5M": 5, "PT1M": 1}  # minutes
+# Buckets one answer may hold (Genesys publishes no cap; the sandbox's default).
+MAX_BUCKETS = 10_000
 # §7: every metric with a Genesys counterpart in §3.
 COUNT_METRICS = ("nOffered", "nTransferred")
 TIME_METRICS = (
@@ -87,6 +96,52 @@ def plan(group_by: Sequence[str]) -> Plan:
     )
 
 
+def aligned(shape: Plan, start: datetime, end: datetime, zone: ZoneInfo) -> Plan:
+    """``shape`` with the coarsest granularity whose buckets, stepped from the period's start
+    as Genesys steps them, each lie inside one of the report's time buckets (a day report over
+    20:00-04:00 is asked for hours, not days). ``ValueError`` when none does."""
+    if shape.time is None or shape.granularity is None:
+        return shape
+    slot = shape.time[1]
+    candidates = dict.fromkeys((shape.granularity, *_FINER))
+    for granularity in candidates:
+        edges = _genesys_edges(start, end, granularity, zone)
+        if edges is not None and all(
+            local_buckets(a, zone)[slot] == local_buckets(b - 1, zone)[slot]
+            for a, b in pairwise(edges)
+        ):
+            return replace(shape, granularity=granularity)
+    raise ValueError(
+        f"the period starting {start.isoformat()} does not start on a whole minute of the "
+        f"report's {BUCKETS[slot]} buckets, so Genesys' buckets cannot be matched to them"
+    )
+
+
+def _genesys_edges(
+    start: datetime, end: datetime, granularity: str, zone: ZoneInfo
+) -> list[int] | None:
+    """Bucket boundaries as Genesys steps them from ``start``: days on the wall clock of
+    ``zone``, shorter durations as elapsed time; None beyond ``MAX_BUCKETS``."""
+    local = start.astimezone(zone)
+    edges = [_ms(start)]
+    step = 0
+    while edges[-1] < _ms(end):
+        step += 1
+        if step > MAX_BUCKETS:
+            return None
+        if granularity == "P1D":
+            wall = local.replace(tzinfo=None) + timedelta(days=step)
+            edge = wall.replace(tzinfo=zone, fold=local.fold)
+        else:
+            edge = start + timedelta(minutes=_FINER[granularity] * step)
+        edges.append(min(_ms(edge), _ms(end)))
+    return edges
+
+
+def _ms(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
 @dataclass(frozen=True, slots=True)
 class Difference:
     group: dict[str, Any]
@@ -132,6 +187,7 @@ def reconcile(
     theirs: Iterable[AggregateValue],
     shape: Plan,
     zone: ZoneInfo,
+    metrics: Sequence[str] = COMPARED_METRICS,
 ) -> Reconciliation:
     """Compare the report's per-group stats (``IntervalAggregator.genesys_stats``) with the
     aggregates API's answer for the same period, filters and ``shape``."""
@@ -140,7 +196,7 @@ def reconcile(
     result = Reconciliation()
     for key in sorted(mine.keys() | genesys.keys(), key=_sortable):
         a, b = mine.get(key, {}), genesys.get(key, {})
-        for metric in COMPARED_METRICS:
+        for metric in metrics:
             for stat, ours_value, their_value in _pairs(metric, a.get(metric), b.get(metric)):
                 result.compared += 1
                 if ours_value == their_value:

@@ -56,7 +56,7 @@ from app.pipeline.grains import (
 )
 from app.pipeline.interval import IntervalAggregator
 from app.pipeline.merge import MergeCounts, unique_records
-from app.pipeline.reconcile import COMPARED_METRICS, Reconciliation
+from app.pipeline.reconcile import COMPARED_METRICS, SERVICE_LEVEL, Reconciliation, aligned
 from app.pipeline.reconcile import plan as reconciliation_plan
 from app.pipeline.reconcile import reconcile as compare_with_genesys
 from app.pipeline.spool import merge_spools, reduce_spools
@@ -197,7 +197,7 @@ async def run_report(
             columns = aggregator.columns(report.metrics, report.custom_metrics)
             rows = aggregator.rows(report.metrics, report.custom_metrics, names, media_settings)
             reconciliation, compared = await _reconcile(
-                client, report, period, aggregator, media_settings
+                client, report, period, aggregator, media_settings, len(merge_counts.missed)
             )
             progress.stage("writing")
             files = await _write_exports(report, period, staging, columns, rows, started, tallies)
@@ -277,7 +277,18 @@ async def _process(
     # Intermediate merges (hundreds of windows) are file work: off the event loop.
     spools = await in_thread(reduce_spools, fetched.spools, workdir)
     lines = merge_spools(spools, workdir)
-    records = unique_records(lines, *selection_ms(report, period), counts)
+    missed = None
+    if isinstance(aggregator, IntervalAggregator):
+        interval_aggregator = aggregator
+
+        def missed(record: dict[str, Any]) -> bool:
+            """Whether a conversation older than the look-back emitted a counted event."""
+            try:
+                return next(iter(interval_aggregator.events(record)), None) is not None
+            except MalformedRecord:
+                return False
+
+    records = unique_records(lines, *selection_ms(report, period), counts, missed=missed)
     facts_file = None
     async with contextlib.AsyncExitStack() as stack:
         writer = None
@@ -329,6 +340,7 @@ async def _reconcile(
     period: Period,
     aggregator: Grouped,
     media_settings: dict[str, dict[str, Any]],
+    lookback_missed: int,
 ) -> tuple[dict[str, Any] | None, Reconciliation | None]:
     """report-semantics §7: the same period, groups and filters asked of the aggregates API and
     compared value by value. One that cannot run is ``skipped`` with the reason, never a failed
@@ -339,11 +351,18 @@ async def _reconcile(
         return None, None
     what = f"report {report.name}, reconciliation"
     try:
-        shape = reconciliation_plan(report.group_by)
+        zone = ZoneInfo(report.timezone)
+        shape = aligned(reconciliation_plan(report.group_by), period.start, period.end, zone)
+        metrics = list(COMPARED_METRICS)
+        not_compared = []
+        if report.service_level.target_seconds is not None:
+            # One fixed target is the report's own choice, not Genesys' per-queue one.
+            metrics.remove(SERVICE_LEVEL)
+            not_compared.append(f"{SERVICE_LEVEL}: the report sets service_level.target_seconds")
         query = aggregate_query(
             report.filters,
             interval=Window(period.start, period.end).interval,
-            metrics=list(COMPARED_METRICS),
+            metrics=metrics,
             group_by=shape.group_by,
             granularity=shape.granularity,
             time_zone=report.timezone,
@@ -359,13 +378,16 @@ async def _reconcile(
         return _skipped(what, str(exc).removeprefix(f"{what}: ")), None
     cost = (run_stats.requests if run_stats is not None else 0) - before
     result = compare_with_genesys(
-        aggregator.genesys_stats(media_settings), answer, shape, ZoneInfo(report.timezone)
+        aggregator.genesys_stats(media_settings), answer, shape, zone, metrics
     )
     document = {
         "status": "equal" if result.different == 0 else "different",
         **result.as_dict(),
         "requests": cost,
+        "lookback_missed": lookback_missed,
     }
+    if not_compared:
+        document["not_compared"] = not_compared
     if result.different:
         first = result.differences[0]
         summary = (
@@ -374,6 +396,12 @@ async def _reconcile(
             f"{f' at {first.bucket}' if first.bucket else ''}: ours {first.ours}, "
             f"Genesys {first.genesys}"
         )
+        if lookback_missed:
+            summary += (
+                f"; {lookback_missed} conversation(s) that started before the look-back "
+                f"({format_duration(report.lookback)}) emitted events in the period, which "
+                "Genesys counts: a longer lookback would count them too"
+            )
         if mode == "strict":
             raise ReportsError(summary + " (reconcile: strict, nothing delivered)")
         log.warning(summary)
@@ -451,6 +479,10 @@ def _manifest(
             "events_counted": tallies["events_counted"],
             "ongoing_counted": tallies["ongoing_counted"],
             "lookback_windows": lookback_windows,
+            # Seen in the fetched data, started before the look-back, with events in the
+            # period: a longer lookback would count them (a fetch through the query sees only
+            # some of them, jobs all).
+            "lookback_missed": len(merge_counts.missed),
         }
         if interval
         else {"ongoing_skipped": tallies["ongoing_skipped"]}

@@ -4,12 +4,13 @@ names."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from app.genesys.aggregates import AggregateValue
-from app.pipeline.reconcile import Difference, plan, reconcile
+from app.pipeline.reconcile import Difference, aligned, plan, reconcile
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = "2024-10-27T00:00:00.000Z/2024-10-28T00:00:00.000Z"
@@ -27,6 +28,38 @@ def test_the_plan_asks_for_the_report_s_groups_and_its_finest_time_bucket() -> N
     assert plan(["queue_id"]).granularity is None  # the whole period, one bucket
     with pytest.raises(ValueError, match="one time dimension"):
         plan(["day", "hour"])
+
+
+@pytest.mark.parametrize(
+    ("group_by", "start", "end", "granularity"),
+    [
+        # A whole Berlin day (25 hours): Genesys' day buckets are the report's.
+        (["day"], "2024-10-27T00:00+02:00", "2024-10-28T00:00+01:00", "P1D"),
+        # 20:00 to 04:00: a Genesys day from 20:00 would hold two report days; hours do not.
+        (["day"], "2024-05-01T20:00+02:00", "2024-05-02T04:00+02:00", "PT1H"),
+        # A week or a month from its first local midnight: days, added up.
+        (["week"], "2024-04-29T00:00+02:00", "2024-05-06T00:00+02:00", "P1D"),
+        (["month"], "2024-03-01T00:00+01:00", "2024-04-01T00:00+02:00", "P1D"),
+        # Half hours from a quarter past: quarter hours.
+        (["half_hour"], "2024-05-01T10:15+02:00", "2024-05-01T12:15+02:00", "PT15M"),
+        # No time dimension: the whole period, one bucket, however it starts.
+        (["queue_id"], "2024-05-01T10:00:30+02:00", "2024-05-01T12:00+02:00", None),
+    ],
+)
+def test_genesys_buckets_are_chosen_to_lie_inside_the_report_s(
+    group_by: list[str], start: str, end: str, granularity: str | None
+) -> None:
+    shape = aligned(
+        plan(group_by), datetime.fromisoformat(start), datetime.fromisoformat(end), BERLIN
+    )
+    assert shape.granularity == granularity
+
+
+def test_a_period_off_the_minute_cannot_be_matched_bucket_by_bucket() -> None:
+    start = datetime.fromisoformat("2024-05-01T10:00:30+02:00")
+    end = datetime.fromisoformat("2024-05-01T11:00:30+02:00")
+    with pytest.raises(ValueError, match="does not start on a whole minute"):
+        aligned(plan(["half_hour"]), start, end, BERLIN)
 
 
 def test_the_repeated_hour_and_the_divisions_are_added_up_before_comparing() -> None:

@@ -226,3 +226,41 @@ async def test_throttled_it_waits_through_the_client_budget_and_counts_its_reque
     assert document["requests"] == 3
     statuses = [r.status for r in connected.sandbox.requests("aggregates_query")]
     assert statuses == [429, 503, 200]
+
+
+async def test_a_short_lookback_misses_what_genesys_counts_and_says_how_many(
+    connect: Connect, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    connected = await _connect(connect, monkeypatch)
+    settings = _settings(
+        tmp_path,
+        # Async jobs return every conversation active in the period, however old.
+        {"name": "no-lookback", "group_by": ["queue_id"], "lookback": "PT0S", "fetch": "jobs"},
+    )
+    start, end = (
+        datetime.fromisoformat(t)
+        for t in ("2024-05-01T10:00:00+02:00", "2024-05-01T12:00:00+02:00")
+    )
+    period = explicit_period(start, end, BERLIN)
+    outcome = await run_report(settings, settings.reports[0], period, connected.client)
+
+    # From the records themselves: conversations that started before the period and emitted
+    # an event inside it.
+    sandbox = connected.sandbox
+    start_ms, end_ms = (round(t.timestamp() * 1000) for t in (start, end))
+    older = sandbox.ground_truth(start_ms - sandbox.source.max_duration_ms, start_ms)
+    expected = {
+        record["conversationId"]
+        for record in older
+        for participant in record["participants"]
+        for session in participant["sessions"]
+        for metric in session.get("metrics", [])
+        if start_ms <= datetime.fromisoformat(metric["emitDate"]).timestamp() * 1000 < end_ms
+    }
+    assert len(expected) > 10
+    assert outcome.manifest["counts"]["lookback_missed"] == len(expected)
+    document = outcome.manifest["reconciliation"]
+    assert document["status"] == "different"
+    assert document["lookback_missed"] == len(expected)
+    # Genesys counted the missed conversations' events too: never fewer than ours.
+    assert all(d["genesys"] >= d["ours"] for d in document["differences"] if d["stat"] != "ratio")
