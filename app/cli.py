@@ -342,10 +342,17 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for line in _difference_table(result):
             print(line)
-        print(
-            f"{report.name} {period.label}: {result.equal} of {result.compared} values equal "
-            f"Genesys' ({result.different} different, {document.get('requests')} request(s))"
-        )
+        requests = f"{document.get('requests')} request(s)"
+        if result.compared == 0:
+            print(
+                f"{report.name} {period.label}: nothing to compare, neither side counted an "
+                f"event in the period ({requests})"
+            )
+        else:
+            print(
+                f"{report.name} {period.label}: {result.equal} of {result.compared} values "
+                f"equal Genesys' ({result.different} different, {requests})"
+            )
     return 0 if result is not None and result.different == 0 else 1
 
 
@@ -356,7 +363,7 @@ def _difference_table(result: Reconciliation) -> list[str]:
     header = ("GROUP", "BUCKET", "METRIC", "STAT", "OURS", "GENESYS")
     lines = [header] + [
         (
-            ", ".join(f"{k}={v}" for k, v in d.group.items()) or "(all)",
+            d.group_text(),
             d.bucket or "-",
             d.metric,
             d.stat,

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from app.genesys.aggregates import AggregateValue
 from app.pipeline.buckets import BUCKETS, local_buckets
+from app.pipeline.metrics import NAME_KINDS
 from app.pipeline.record import instant_ms
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "aligned",
     "plan",
     "reconcile",
+    "with_names",
 ]
 
 # The report's group dimensions that the aggregates API groups by, under its names.
@@ -150,6 +152,11 @@ class Difference:
     stat: str
     ours: float | int | None
     genesys: float | int | None
+    names: dict[str, str] = field(default_factory=dict)  # the group's ids that have a name
+
+    def group_text(self) -> str:
+        """``queue_id=Sales, media_type=voice``: names where known, else the ids."""
+        return ", ".join(f"{k}={self.names.get(k, v)}" for k, v in self.group.items()) or "(all)"
 
 
 @dataclass(slots=True)
@@ -171,6 +178,7 @@ class Reconciliation:
             "differences": [
                 {
                     "group": d.group,
+                    **({"names": d.names} if d.names else {}),
                     "bucket": d.bucket,
                     "metric": d.metric,
                     "stat": d.stat,
@@ -180,6 +188,18 @@ class Reconciliation:
                 for d in self.differences[:listed]
             ],
         }
+
+
+def with_names(result: Reconciliation, names: Mapping[str, Mapping[str, str]]) -> Reconciliation:
+    """``result`` with each difference's ids named, from the run's look-ups (by kind)."""
+    for index, d in enumerate(result.differences):
+        named = {
+            dimension: names[kind][value]
+            for dimension, value in d.group.items()
+            if (kind := NAME_KINDS.get(dimension)) and value in names.get(kind, {})
+        }
+        result.differences[index] = replace(d, names=named)
+    return result
 
 
 def reconcile(

@@ -56,7 +56,13 @@ from app.pipeline.grains import (
 )
 from app.pipeline.interval import IntervalAggregator
 from app.pipeline.merge import MergeCounts, unique_records
-from app.pipeline.reconcile import COMPARED_METRICS, SERVICE_LEVEL, Reconciliation, aligned
+from app.pipeline.reconcile import (
+    COMPARED_METRICS,
+    SERVICE_LEVEL,
+    Reconciliation,
+    aligned,
+    with_names,
+)
 from app.pipeline.reconcile import plan as reconciliation_plan
 from app.pipeline.reconcile import reconcile as compare_with_genesys
 from app.pipeline.spool import merge_spools, reduce_spools
@@ -197,7 +203,12 @@ async def run_report(
             columns = aggregator.columns(report.metrics, report.custom_metrics)
             rows = aggregator.rows(report.metrics, report.custom_metrics, names, media_settings)
             reconciliation, compared = await _reconcile(
-                client, report, period, aggregator, media_settings, len(merge_counts.missed)
+                client,
+                report,
+                period,
+                aggregator,
+                (names, media_settings),
+                len(merge_counts.missed),
             )
             progress.stage("writing")
             files = await _write_exports(report, period, staging, columns, rows, started, tallies)
@@ -339,7 +350,7 @@ async def _reconcile(
     report: ReportSettings,
     period: Period,
     aggregator: Grouped,
-    media_settings: dict[str, dict[str, Any]],
+    looked_up: tuple[dict[str, dict[str, str]], dict[str, dict[str, Any]]],
     lookback_missed: int,
 ) -> tuple[dict[str, Any] | None, Reconciliation | None]:
     """report-semantics §7: the same period, groups and filters asked of the aggregates API and
@@ -377,8 +388,12 @@ async def _reconcile(
     except GenesysError as exc:
         return _skipped(what, str(exc).removeprefix(f"{what}: ")), None
     cost = (run_stats.requests if run_stats is not None else 0) - before
-    result = compare_with_genesys(
-        aggregator.genesys_stats(media_settings), answer, shape, zone, metrics
+    names, media_settings = looked_up
+    result = with_names(
+        compare_with_genesys(
+            aggregator.genesys_stats(media_settings), answer, shape, zone, metrics
+        ),
+        names,
     )
     document = {
         "status": "equal" if result.different == 0 else "different",
@@ -392,7 +407,7 @@ async def _reconcile(
         first = result.differences[0]
         summary = (
             f"{what}: {result.different} of {result.compared} values differ from Genesys' "
-            f"aggregates; first: {first.metric} {first.stat} of {first.group or 'all'}"
+            f"aggregates; first: {first.metric} {first.stat} of {first.group_text()}"
             f"{f' at {first.bucket}' if first.bucket else ''}: ours {first.ours}, "
             f"Genesys {first.genesys}"
         )

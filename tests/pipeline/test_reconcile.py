@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.genesys.aggregates import AggregateValue
-from app.pipeline.reconcile import Difference, aligned, plan, reconcile
+from app.pipeline.reconcile import Difference, aligned, plan, reconcile, with_names
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = "2024-10-27T00:00:00.000Z/2024-10-28T00:00:00.000Z"
@@ -128,3 +128,18 @@ def test_no_service_level_on_either_side_is_not_compared() -> None:
     theirs = [_value({"queueId": "q1"}, DAY, "tTalk", count=1, sum=10)]
     result = reconcile(ours, theirs, plan(["queue_id"]), BERLIN)
     assert (result.compared, result.equal) == (2, 2)
+
+
+def test_differences_name_their_groups_from_the_run_s_look_ups() -> None:
+    shape = plan(["queue_id", "media_type"])
+    ours = {("q1", "voice"): {"nOffered": (3, 3)}, ("q9", "voice"): {"nOffered": (1, 1)}}
+    result = with_names(
+        reconcile(ours, [], shape, BERLIN), {"queues": {"q1": "Sales"}, "users": {"q9": "x"}}
+    )
+    texts = [d.group_text() for d in result.differences]
+    # A queue the look-ups did not name (deleted) keeps its id; media types have no names.
+    assert texts == ["queue_id=Sales, media_type=voice", "queue_id=q9, media_type=voice"]
+    first = result.as_dict()["differences"][0]
+    assert first["group"] == {"queue_id": "q1", "media_type": "voice"}
+    assert first["names"] == {"queue_id": "Sales"}
+    assert "names" not in result.as_dict()["differences"][1]

@@ -39,6 +39,12 @@ def _config(tmp_path: Path, *, include_flowouts: bool = False, grain: str = "int
     return path
 
 
+def _queue_names() -> list[str]:
+    from app.sandbox.org import build_organisation
+
+    return [q.name for q in build_organisation(7).queues]
+
+
 def _reconcile(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
@@ -81,13 +87,19 @@ def test_differences_are_a_table_with_the_summary_last_and_exit_1(tmp_path: Path
     header, *rows, summary = result.stdout.splitlines()
     assert header.split() == ["GROUP", "BUCKET", "METRIC", "STAT", "OURS", "GENESYS"]
     assert rows
+    names = ["GROUP", "BUCKET", "METRIC", "STAT", "OURS", "GENESYS"]
+    starts = [header.index(n) for n in names]
     for row in rows:
-        # Columns line up under the header.
-        assert row[header.index("METRIC") :].startswith("oServiceLevel")
-        group, bucket, _metric, stat, ours, genesys = row.split()
-        assert group.startswith("queue_id=") and bucket == "-" and stat == "ratio"
+        # Columns line up under the header (a queue's name may hold spaces).
+        cells = [row[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+        group, bucket, metric, stat, ours, genesys = cells
+        # Queues by name, from the run's look-ups.
+        assert group.startswith("queue_id=")
+        assert (bucket, metric, stat) == ("-", "oServiceLevel", "ratio")
         # Flow-outs join Genesys' denominator only: its service level is lower.
         assert float(genesys) < float(ours)
+    queue_names = {row[: starts[1]].strip().removeprefix("queue_id=") for row in rows}
+    assert queue_names <= set(_queue_names())
     assert f"({len(rows)} different, 1 request(s))" in summary
 
     as_json = _reconcile(config, *PERIOD, "--json")
@@ -96,6 +108,10 @@ def test_differences_are_a_table_with_the_summary_last_and_exit_1(tmp_path: Path
     assert document["status"] == "different"
     assert document["different"] == len(rows) == len(document["differences"])
     assert {d["metric"] for d in document["differences"]} == {"oServiceLevel"}
+    # The JSON keeps the ids and adds the names.
+    for difference in document["differences"]:
+        assert set(difference["group"]) == set(difference["names"]) == {"queue_id"}
+        assert difference["names"]["queue_id"] in queue_names
 
 
 def test_a_conversation_grain_report_has_nothing_to_reconcile(tmp_path: Path) -> None:
