@@ -53,11 +53,10 @@ from app.sandbox.query_body import (
     Filter,
     Predicate,
     bad_request,
-    invalid_date,
+    body_with_interval,
     invalid_value,
     parse_aggregate_filter,
     parse_interval,
-    reject_unknown,
 )
 from app.sandbox.records import Conversation, Session, iso_ms
 
@@ -135,14 +134,9 @@ class AggregateQuery:
 
 def parse_aggregate_query(body: object, *, limits: AggregateLimits) -> AggregateQuery:
     """Validate an aggregates body; raise ``BodyError`` with the 400 Genesys would give."""
-    if not isinstance(body, Mapping):
-        raise bad_request("", f"the query body must be a JSON object, got {type(body).__name__}")
-    reject_unknown(body, voc.AGGREGATE_QUERY_FIELDS, "", "an aggregates query body")
-    interval = body.get("interval")
-    if interval is None:
-        raise bad_request("interval", "interval is required")
-    if not isinstance(interval, str):
-        raise invalid_date("interval", interval)
+    body, interval = body_with_interval(
+        body, voc.AGGREGATE_QUERY_FIELDS, "an aggregates query body"
+    )
     start_ms, end_ms = parse_interval(interval)
     if end_ms - start_ms > limits.max_interval_days * MS_PER_DAY:
         raise bad_request(

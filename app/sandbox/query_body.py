@@ -895,18 +895,27 @@ def _check_interval_length(
         )
 
 
-def parse_query(body: object, *, limits: QueryLimits, job: bool = False) -> ParsedQuery:
-    """Validate a details-query (or, with ``job``, async-job) body; raise ``BodyError``."""
+def body_with_interval(
+    body: object, fields: frozenset[str], what: str
+) -> tuple[Mapping[str, Any], str]:
+    """A query body of only ``fields`` with its required ``interval`` text, or ``BodyError``."""
     if not isinstance(body, Mapping):
         raise bad_request("", f"the query body must be a JSON object, got {type(body).__name__}")
-    what = "an async details job body" if job else "a details query body"
-    reject_unknown(body, voc.JOB_QUERY_FIELDS if job else voc.QUERY_FIELDS, "", what)
-
+    reject_unknown(body, fields, "", what)
     interval = body.get("interval")
     if interval is None:
         raise bad_request("interval", "interval is required")
     if not isinstance(interval, str):
         raise invalid_date("interval", interval)
+    return body, interval
+
+
+def parse_query(body: object, *, limits: QueryLimits, job: bool = False) -> ParsedQuery:
+    """Validate a details-query (or, with ``job``, async-job) body; raise ``BodyError``."""
+    what = "an async details job body" if job else "a details query body"
+    body, interval = body_with_interval(
+        body, voc.JOB_QUERY_FIELDS if job else voc.QUERY_FIELDS, what
+    )
     start_ms, end_ms = parse_interval(interval)
     filters = _parse_filters(body)
     _check_interval_length(interval, end_ms - start_ms, limits, filtered=job or filters.given)

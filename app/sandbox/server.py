@@ -21,7 +21,7 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -48,6 +48,7 @@ from app.sandbox.records import MS_PER_DAY, Conversation, iso_ms, render
 from app.settings import FaultSettings, SandboxSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Parsed = TypeVar("Parsed")
 log = logging.getLogger(__name__)
 _FILTER_FAMILIES = (
     "conversationFilters",
@@ -424,13 +425,10 @@ class Sandbox:
     # --- detail query ---------------------------------------------------------------------
 
     async def _query(self, request: web.Request) -> web.Response:
-        body, problem = await _json_body(request)
-        if problem is not None:
-            return problem
-        try:
-            query = parse_query(body, limits=self.limits)
-        except BodyError as exc:
-            return error_response(request, exc.status, exc.code, exc.message)
+        parsed = await _parsed(request, lambda body: parse_query(body, limits=self.limits))
+        if isinstance(parsed, web.Response):
+            return parsed
+        body, query = parsed
         ordered = self.select_for_query(query, _cache_key(body, query))
         first = (query.page_number - 1) * query.page_size
         page = ordered[first : first + query.page_size]
@@ -443,13 +441,12 @@ class Sandbox:
     # --- aggregates query ----------------------------------------------------------------
 
     async def _aggregates(self, request: web.Request) -> web.Response:
-        body, problem = await _json_body(request)
-        if problem is not None:
-            return problem
-        try:
-            query = parse_aggregate_query(body, limits=self.aggregate_limits)
-        except BodyError as exc:
-            return error_response(request, exc.status, exc.code, exc.message)
+        parsed = await _parsed(
+            request, lambda body: parse_aggregate_query(body, limits=self.aggregate_limits)
+        )
+        if isinstance(parsed, web.Response):
+            return parsed
+        body, query = parsed
         request[CONTEXT].record.detail.update(
             interval=body["interval"],
             granularity=body.get("granularity"),
@@ -467,13 +464,12 @@ class Sandbox:
     # --- async jobs -----------------------------------------------------------------------
 
     async def _job_submit(self, request: web.Request) -> web.Response:
-        body, problem = await _json_body(request)
-        if problem is not None:
-            return problem
-        try:
-            query = parse_query(body, limits=self.limits, job=True)
-        except BodyError as exc:
-            return error_response(request, exc.status, exc.code, exc.message)
+        parsed = await _parsed(
+            request, lambda body: parse_query(body, limits=self.limits, job=True)
+        )
+        if isinstance(parsed, web.Response):
+            return parsed
+        body, query = parsed
         delay = self.settings.jobs.delay.total_seconds()
         job = Job(
             job_id=new_job_id(),
@@ -658,6 +654,19 @@ def _cache_key(body: dict[str, Any], query: ParsedQuery) -> tuple[Any, ...]:
         {name: body.get(name) for name in _FILTER_FAMILIES}, option=orjson.OPT_SORT_KEYS
     )
     return (query.start_ms, query.end_ms, query.order, query.order_by, filters)
+
+
+async def _parsed(
+    request: web.Request, parse: Callable[[Any], Parsed]
+) -> tuple[Any, Parsed] | web.Response:
+    """The JSON body and what ``parse`` made of it, or the Genesys-shaped error response."""
+    body, problem = await _json_body(request)
+    if problem is not None:
+        return problem
+    try:
+        return body, parse(body)
+    except BodyError as exc:
+        return error_response(request, exc.status, exc.code, exc.message)
 
 
 async def _json_body(request: web.Request) -> tuple[Any, web.Response | None]:
