@@ -619,6 +619,8 @@ class ReportSettings(Strict):
     # the run on a difference.
     reconcile: Literal["off", "on", "strict"] = "on"
     formats: list[ExportFormat] = ["csv", "json"]
+    # A name like "=HYPERLINK(...)" from Genesys must not run as a formula in a spreadsheet.
+    neutralise_formulas: bool = True
     link_expiry: PositiveDuration | None = None  # overrides storage.s3.presign_expiry
     notify: list[NotifySettings] = []
 

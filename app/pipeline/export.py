@@ -47,6 +47,7 @@ __all__ = [
     "Staging",
     "csv_cell",
     "file_name",
+    "neutral_text",
     "write_csv",
     "write_json",
 ]
@@ -85,20 +86,26 @@ def file_name(report: str, period_label: str, fmt: str) -> str:
 
 
 async def write_csv(
-    path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]], *, fmt: str
+    path: Path,
+    columns: Sequence[str],
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    fmt: str,
+    neutralise_formulas: bool = True,
 ) -> ExportedFile:
     """RFC 4180 CSV in UTF-8 without a BOM: a header row, then one line per row with the values
     of ``columns`` in that order, formatted by ``csv_cell``. A row lacking a column is a bug
     upstream and raises ``KeyError`` rather than writing a silently empty cell."""
     _check_format(fmt, ("csv", "csv.gz"))
+    guard = neutralise_formulas
     text = io.StringIO()
     # QUOTE_MINIMAL: only cells holding a comma, a quote or a line break are quoted.
     writer = csv.writer(text, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow(columns)
+    writer.writerow([csv_cell(column, neutralise_formulas=guard) for column in columns])
     count = 0
     async with _Sink(path, fmt) as sink:
         for row in rows:
-            writer.writerow([csv_cell(row[column]) for column in columns])
+            writer.writerow([csv_cell(row[c], neutralise_formulas=guard) for c in columns])
             count += 1
             if text.tell() >= CHUNK_BYTES:  # characters, not bytes: "about 1 MiB" is enough
                 await sink.write(text.getvalue().encode("utf-8"))
@@ -160,13 +167,17 @@ class NdjsonWriter:
         return await self._sink.finish(rows=self._rows)
 
 
-def csv_cell(value: Any) -> str:
+def csv_cell(value: Any, *, neutralise_formulas: bool = True) -> str:
     """The text of one CSV cell.
 
     ``None`` and non-finite floats are empty (the JSON export writes both as ``null``); lists are
     joined with ``"; "``; booleans are ``true``/``false``; floats are written in plain decimal
     notation with at most 10 decimals and no trailing zeros (``0.8123``, ``12.5``, ``3``), never
     in scientific notation, which spreadsheets and ``COPY`` imports read inconsistently.
+
+    Text that a spreadsheet would run as a formula (a queue named ``=HYPERLINK(...)``) is
+    neutralised by ``neutral_text`` unless ``neutralise_formulas`` is false; numbers are never
+    touched, so ``-42`` stays a number while the text ``"-42"`` does not.
     """
     if value is None:
         return ""
@@ -177,10 +188,24 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, float):
         return _decimal(value)
     if isinstance(value, str):
-        return value
+        return neutral_text(value) if neutralise_formulas else value
     if isinstance(value, list | tuple):
-        return "; ".join(csv_cell(item) for item in value)
+        # The joined text is one cell: only its start can be read as a formula.
+        joined = "; ".join(csv_cell(item, neutralise_formulas=False) for item in value)
+        return neutral_text(joined) if neutralise_formulas and value else joined
     raise TypeError(f"cannot write a {type(value).__name__} to a CSV cell: {value!r}")
+
+
+# OWASP's CSV-injection rule: a cell starting with one of these is read as a formula (or, for
+# tab and carriage return, can hide one) by Excel, LibreOffice and Google Sheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutral_text(text: str) -> str:
+    """``text`` with a leading ``'`` when a spreadsheet would otherwise run it as a formula; the
+    apostrophe makes the cell literal text in every common spreadsheet and is visible in a text
+    editor, so nothing is hidden."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _decimal(value: float) -> str:

