@@ -2,9 +2,10 @@
 
 Each attempt (retries included) takes from the process's rate budget, then a place under the
 concurrency cap, then a token. Failures are sorted by ``classify``: retryable ones are retried by
-tenacity, bounded by attempts and by total time, waiting ``Retry-After`` when the API says so and
-a jittered exponential backoff otherwise; a 401 renews the token once; anything else fails at
-once with the Genesys ``code``, ``message`` and ``contextId``.
+tenacity, bounded by attempts (429s do not count: throttling is not failure) and by total time,
+waiting ``Retry-After`` when the API says so and a jittered exponential backoff otherwise; a 401
+renews the token once; anything else fails at once with the Genesys ``code``, ``message`` and
+``contextId``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
-    stop_after_attempt,
     stop_before_delay,
     wait_random_exponential,
 )
@@ -160,9 +160,23 @@ class GenesysClient:
                     delay,
                 )
 
+        # A 429 is the API asking us to wait, not a failure: like the official SDKs, only
+        # real failures (5xx, resets, timeouts, bad bodies, refused tokens) use up
+        # retry_attempts, while throttling is bounded by retry_max_time (and each wait by
+        # max_retry_after, which classify enforces).
+        failures = 0
+        out_of_time = stop_before_delay(policy.max_time)
+
+        def stop(state: RetryCallState) -> bool:
+            nonlocal failures
+            failure = state.outcome.exception() if state.outcome else None
+            if not (isinstance(failure, _Retryable) and failure.cause == "429"):
+                failures += 1
+            return failures >= policy.attempts or bool(out_of_time(state))
+
         started = time.monotonic()
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.max_time),
+            stop=stop,
             wait=wait,
             retry=retry_if_exception_type(_Retryable),
             before_sleep=before_sleep,
@@ -176,8 +190,10 @@ class GenesysClient:
                     return await attempt()
         except _Retryable as failure:
             elapsed = time.monotonic() - started
+            throttled = attempts - failures
+            of_them = f" ({throttled} of them rate limited)" if throttled else ""
             raise GenesysUnavailableError(
-                f"gave up after {attempts} attempts in {elapsed:.1f} s; last failure: "
+                f"gave up after {attempts} attempts{of_them} in {elapsed:.1f} s; last failure: "
                 f"{REDACTOR(failure.detail)}",
                 cause=failure.cause,
                 attempts=attempts,
@@ -394,7 +410,11 @@ async def open_client(
             environment=settings.environment,
             client_id=client_id,
             client_secret=client_secret,
-            budget=RateBudget(settings.requests_per_minute, headroom=settings.max_concurrency),
+            budget=RateBudget(
+                settings.requests_per_minute,
+                headroom=settings.max_concurrency,
+                max_pause=settings.max_retry_after.total_seconds(),
+            ),
             max_concurrency=settings.max_concurrency,
             timeout=settings.request_timeout.total_seconds(),
             policy=RetryPolicy.from_settings(settings),

@@ -54,7 +54,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aioboto3
 import aiohttp
@@ -157,6 +157,11 @@ GENESYS_WEIGHTS: dict[str, float] = {
     "revoke_token": 0.5,
 }
 RETRY_AFTER_ONE_SHARE = 0.3  # of the 429s with Retry-After, the share saying 1 s (else 0 s)
+# The harsh mix of the hardening audit (issue 13): a 429 on a third of the requests, a 503 on a
+# fifth, resets and truncations besides, and tokens that live 3 s.
+HARSH_MARGINALS: dict[str, float] = {"429": 1 / 3, "503": 1 / 5, "reset": 0.05, "truncated": 0.05}
+HARSH_TOKEN_LIFETIME = "PT3S"
+Mix = Literal["random", "harsh"]
 
 log = logging.getLogger("chaos.soak")
 
@@ -171,6 +176,7 @@ class SoakOptions:
     job_fault_rate: float = 0.1  # share of job submissions ending FAILED or EXPIRED
     s3_fault_rate: float = 0.08  # share of S3 requests faulted by the proxy
     s3_scope: Scope = "all"
+    mix: Mix = "random"  # "harsh": HARSH_MARGINALS on every endpoint, 3 s tokens
     seed: int = 1
     lanes: int = 4  # faulty runs at once, each with its own sandbox and S3 proxy
     days: int = 8
@@ -213,6 +219,7 @@ def sandbox_settings(options: SoakOptions) -> SandboxSettings:
             # The soak is about faults, not the rate limit: real 429s would only slow it down.
             "rate_limit_per_minute": 1_000_000,
             "jobs": {"delay": "PT0.2S"},
+            **({"token_lifetime": HARSH_TOKEN_LIFETIME} if options.mix == "harsh" else {}),
         }
     )
 
@@ -260,6 +267,17 @@ def fault_rules(options: SoakOptions) -> list[FaultSettings]:
         ("job_expired", options.job_fault_rate / 2, {}),
     ]
     token_weights = {k: w for k, w in GENESYS_WEIGHTS.items() if k != "revoke_token"}
+    if options.mix == "harsh":
+        marginals = [
+            (kind, share, {**common, **extra})
+            for name, rate in HARSH_MARGINALS.items()
+            for kind, share, extra in _spread({name: 1.0}, rate)
+        ]
+        return [
+            *_sequential("jobs_submit", jobs),
+            *_sequential("token", marginals),
+            *_sequential("*", marginals),
+        ]
     scripted = []
     if options.genesys_script:
         scripted.append(
@@ -887,7 +905,12 @@ class Figures:
         lines = [
             f"chaos soak: seed {o.seed}, {self.combinations} report-days "
             f"({o.reports} reports x {o.days} days), {o.lanes} lanes, fault rates: Genesys "
-            f"{o.fault_rate:.0%} of requests + {o.job_fault_rate:.0%} of job submissions, "
+            + (
+                "harsh mix (429 1/3, 503 1/5, reset 5%, truncated 5%, 3 s tokens)"
+                if o.mix == "harsh"
+                else f"{o.fault_rate:.0%} of requests"
+            )
+            + f" + {o.job_fault_rate:.0%} of job submissions, "
             f"S3 {o.s3_fault_rate:.0%} ({o.s3_scope} requests)",
             f"runs                  {self.runs} with faults (+ {self.references} fault-free "
             f"reference runs, two per report-day, identical)",
@@ -1044,6 +1067,13 @@ def _arguments(argv: Sequence[str] | None) -> SoakOptions:
         default=defaults.s3_scope,
         help="S3 requests that may be faulted: all, or only the signed API calls",
     )
+    parser.add_argument(
+        "--mix",
+        choices=["random", "harsh"],
+        default=defaults.mix,
+        help="random: --fault-rate spread over every kind; harsh: 429 on 1/3 of the requests, "
+        "503 on 1/5, resets and truncations on 5 %% each, 3 s tokens",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--lanes", type=int, default=defaults.lanes, help="runs at once")
     parser.add_argument("--days", type=int, default=defaults.days)
@@ -1063,6 +1093,7 @@ def _arguments(argv: Sequence[str] | None) -> SoakOptions:
         job_fault_rate=args.job_fault_rate,
         s3_fault_rate=args.s3_fault_rate,
         s3_scope=args.s3_scope,
+        mix=args.mix,
         seed=args.seed,
         lanes=args.lanes,
         days=args.days,

@@ -307,7 +307,6 @@ async def test_scripted_faults_are_recovered(connect: Connect) -> None:
         ("slow", "timeout", "no answer within the request timeout"),
         ("truncated", "truncated", "cut short"),
         ("bad_json", "bad_json", "not valid JSON"),
-        ("429_no_retry_after", "429", "rate limited"),
     ],
 )
 async def test_faults_past_the_bounds_fail_clearly(
@@ -328,6 +327,62 @@ async def test_faults_past_the_bounds_fail_clearly(
     assert words in text
     assert QUERY_PATH in text and window.interval in text and "gave up after 3 attempts" in text
     assert len(connected.sandbox.requests("details_query")) == 3
+
+
+@pytest.mark.parametrize("kind", ["429", "429_no_retry_after"])
+async def test_throttling_does_not_use_up_the_attempts(connect: Connect, kind: str) -> None:
+    """Issue 13, item 6: five 429s in a row, with retry_attempts 3, then an answer."""
+    connected = await connect(
+        sandbox={
+            "faults": [
+                {"endpoint": "users", "script": [kind] * 5 + ["ok"], "retry_after_seconds": 0}
+            ]
+        },
+        genesys={"retry_attempts": 3, "retry_backoff": "PT0.01S", "retry_backoff_max": "PT0.01S"},
+    )
+    with request_stats.measure() as stats:
+        response = await connected.client.request("GET", "/api/v2/users", what="users")
+    assert response.status == 200
+    assert [r.status for r in connected.sandbox.requests("users")] == [429] * 5 + [200]
+    assert stats.throttled == 5
+
+
+async def test_real_failures_between_429s_still_use_up_the_attempts(connect: Connect) -> None:
+    connected = await connect(
+        sandbox={
+            "faults": [
+                {
+                    "endpoint": "users",
+                    "script": ["429", "503", "429", "429", "503", "429", "503", "ok"],
+                    "retry_after_seconds": 0,
+                }
+            ]
+        },
+        genesys={"retry_attempts": 3},
+    )
+    with pytest.raises(GenesysUnavailableError) as caught:
+        await connected.client.request("GET", "/api/v2/users", what="users")
+    assert caught.value.cause == "503" and caught.value.attempts == 7
+    assert "gave up after 7 attempts (4 of them rate limited)" in str(caught.value)
+
+
+async def test_throttling_for_ever_is_bounded_by_retry_max_time(connect: Connect) -> None:
+    connected = await connect(
+        sandbox={"faults": [{"endpoint": "users", "kind": "429", "retry_after_seconds": 0}]},
+        genesys={
+            "retry_attempts": 2,
+            # Each 429 also says the window is spent (reset 1 s), which pauses the budget.
+            "retry_max_time": "PT1.5S",
+            "retry_backoff": "PT0.05S",
+            "retry_backoff_max": "PT0.05S",
+        },
+    )
+    with pytest.raises(GenesysUnavailableError) as caught:
+        await connected.client.request("GET", "/api/v2/users", what="users")
+    assert caught.value.cause == "429" and caught.value.attempts > 2
+    assert "rate limited" in str(caught.value)
+    log = connected.sandbox.requests("users")
+    assert log[-1].at - log[0].at < 3.0
 
 
 async def test_retries_are_bounded_in_time(connect: Connect) -> None:

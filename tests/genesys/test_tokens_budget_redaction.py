@@ -83,11 +83,9 @@ async def test_token_errors_name_client_and_environment() -> None:
     assert "invalid_client" in message and "environment" in message
 
 
-async def test_budget_adapts_down_never_up() -> None:
+async def test_budget_adapts_down_and_recovers_never_above_the_configured_rate() -> None:
     budget = RateBudget(600)
     await budget.observe({"inin-ratelimit-allowed": "300", "inin-ratelimit-reset": "60"})
-    assert budget.rate_per_minute == 300
-    await budget.observe({"inin-ratelimit-allowed": "900", "inin-ratelimit-reset": "60"})
     assert budget.rate_per_minute == 300
     # A late reading (few seconds left in the window) never lowers the estimate further.
     await budget.observe({"inin-ratelimit-allowed": "300", "inin-ratelimit-reset": "3"})
@@ -96,6 +94,52 @@ async def test_budget_adapts_down_never_up() -> None:
     assert budget.rate_per_minute == pytest.approx(180 * 60 / 61)
     await budget.observe({"unrelated": "1"})
     assert budget.rate_per_minute == pytest.approx(180 * 60 / 61)
+    # Issue 13, item 5: more allowed again, and we follow, up to what was configured.
+    await budget.observe({"inin-ratelimit-allowed": "450", "inin-ratelimit-reset": "61"})
+    assert budget.rate_per_minute == pytest.approx(450 * 60 / 61)
+    await budget.observe({"inin-ratelimit-allowed": "900", "inin-ratelimit-reset": "61"})
+    assert budget.rate_per_minute == 600
+
+
+async def test_budget_never_goes_below_one_request_a_minute() -> None:
+    budget = RateBudget(600)
+    await budget.observe({"inin-ratelimit-allowed": "1", "inin-ratelimit-reset": "180"})
+    assert budget.rate_per_minute == 1
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-5", "lots"])
+async def test_budget_ignores_headers_that_are_not_numbers(value: str) -> None:
+    budget = RateBudget(600)
+    await budget.observe({"inin-ratelimit-allowed": value, "inin-ratelimit-reset": "60"})
+    await budget.observe({"inin-ratelimit-allowed": "300", "inin-ratelimit-reset": value})
+    assert budget.rate_per_minute == 600
+
+
+async def test_budget_allowed_zero_waits_for_the_window_without_stopping_for_ever() -> None:
+    budget = RateBudget(600, max_pause=0.2)
+    loop = asyncio.get_running_loop()
+    await budget.observe({"inin-ratelimit-allowed": "0", "inin-ratelimit-reset": "0.1"})
+    assert budget.rate_per_minute == 600  # 0 says nothing about the next window's rate
+    started = loop.time()
+    await budget.acquire()
+    assert loop.time() - started >= 0.1
+
+
+async def test_budget_pause_is_capped_by_max_pause() -> None:
+    """A reset of a day (or a 429's Retry-After of an hour) holds the budget at most max_pause,
+    so the retry bounds, not a header, decide when a run gives up."""
+    budget = RateBudget(6000, max_pause=0.1)
+    loop = asyncio.get_running_loop()
+    await budget.observe(
+        {
+            "inin-ratelimit-allowed": "300",
+            "inin-ratelimit-count": "300",
+            "inin-ratelimit-reset": "86400",
+        }
+    )
+    started = loop.time()
+    await asyncio.wait_for(budget.acquire(), timeout=5)
+    assert 0.1 <= loop.time() - started < 5
 
 
 async def test_budget_pause_holds_every_request() -> None:
