@@ -25,6 +25,7 @@ from app.logs import configure_logging
 from app.models import Period
 from app.periods import explicit_period, parse_instant, report_period, split_windows
 from app.pipeline.grains import lookback_probes
+from app.redact import REDACTOR
 from app.regions import SANDBOX
 from app.settings import (
     ReportSettings,
@@ -162,11 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args, resolve_config_path(config))
         if args.command == "check":
             return _check(load_settings(resolve_config_path(config)))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except ReportsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ConfigError, ReportsError) as exc:
+        print(f"error: {REDACTOR(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -393,7 +391,7 @@ def _check(settings: Settings) -> int:
     service = settings.service
     problem = check(service.state_directory, service.heartbeat_interval.total_seconds())
     if problem is not None:
-        print(f"unhealthy: {problem}", file=sys.stderr)
+        print(f"unhealthy: {REDACTOR(problem)}", file=sys.stderr)
         return 1
     print("healthy")
     return 0

@@ -65,3 +65,7 @@ def configure_logging(level: str = "INFO", *, json_lines: bool | None = None) ->
     # aiohttp's access and server logs would repeat what our own lines say.
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # At DEBUG botocore logs each request it signs and every presigned URL it makes (with its
+    # signature); nothing it says there is worth a credential in the logs.
+    for name in ("botocore", "aiobotocore", "boto3", "s3transfer", "urllib3"):
+        logging.getLogger(name).setLevel(logging.INFO)

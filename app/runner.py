@@ -23,6 +23,7 @@ from app.logs import bind
 from app.models import Period
 from app.pipeline.export import MANIFEST_NAME
 from app.pipeline.run import Progress, RunOutcome, output_directory, run_report
+from app.redact import REDACTOR
 from app.runtime import genesys_client
 from app.settings import ReportSettings, Settings
 
@@ -123,6 +124,9 @@ def _unmark(settings: Settings, report: ReportSettings, period: Period, run_id: 
 
 
 def _failed(report: ReportSettings, period: Period, run_id: str, error: str) -> RunOutcome:
+    # The one place a run's error is kept: it reaches the heartbeat, /healthz, --json and
+    # stderr, so it is redacted here, not only in the log.
+    error = REDACTOR(error)
     log.error("report %s, period %s failed: %s", report.name, period.label, error)
     return RunOutcome(
         report=report.name, period=period, run_id=run_id, status="failed", error=error

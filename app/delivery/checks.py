@@ -24,6 +24,7 @@ from tenacity import (
 
 from app.delivery.s3 import S3Destination
 from app.errors import DeliveryError
+from app.redact import REDACTOR, without_urls
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ async def object_checks(
     return [
         await _object_private(dest, key),
         await _anonymous_refused(dest, key, http),
-        await _link_works(key, link, first_byte, http),
+        await _link_works(dest, key, link, first_byte, http),
     ]
 
 
@@ -137,7 +138,14 @@ async def _status(http: aiohttp.ClientSession, url: str, **options: Any) -> tupl
                 ) as response:
                     status, body = response.status, await response.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise _Transient(f"could not reach the server: {type(exc).__name__} {exc}") from exc
+                # aiohttp puts the whole URL in some of its messages ("Connection timeout to
+                # host http://...?X-Amz-Signature=..."): a link is a credential, so the error
+                # names the kind of failure and the caller names bucket and key.
+                reason = REDACTOR(without_urls(str(exc)))
+                raise _Transient(
+                    f"could not reach the server: {type(exc).__name__}"
+                    + (f" ({reason})" if reason else "")
+                ) from None
             if status >= 500:
                 raise _Transient(f"the server answered HTTP {status}")
             return status, body
@@ -149,29 +157,38 @@ class _Transient(Exception):
 
 
 async def _checked_status(
-    http: aiohttp.ClientSession, url: str, name: str, key: str, **options: Any
+    http: aiohttp.ClientSession, url: str, name: str, where: str, **options: Any
 ) -> tuple[int, bytes]:
     try:
         return await _status(http, url, **options)
     except _Transient as exc:
-        raise DeliveryError(f"check {name} of {key}: {exc}") from exc
+        raise DeliveryError(f"check {name} of {where}: {exc}") from None
 
 
 async def _anonymous_refused(dest: S3Destination, key: str, http: aiohttp.ClientSession) -> Check:
     name = "anonymous_get_refused"
-    status, _ = await _checked_status(http, dest.object_url(key), name, key, allow_redirects=False)
+    status, _ = await _checked_status(
+        http, dest.object_url(key), name, dest.where(key), allow_redirects=False
+    )
     if status in {401, 403}:
         return Check(name, "passed", f"an anonymous GET gets {status}")
     # A 404 would mean the check asked for the wrong object, proving nothing.
-    return Check(name, "failed", f"an anonymous GET of {key} got HTTP {status}, not 403")
+    return Check(
+        name, "failed", f"an anonymous GET of {dest.where(key)} got HTTP {status}, not 403"
+    )
 
 
-async def _link_works(key: str, link: str, first_byte: bytes, http: aiohttp.ClientSession) -> Check:
+async def _link_works(
+    dest: S3Destination, key: str, link: str, first_byte: bytes, http: aiohttp.ClientSession
+) -> Check:
     name = "presigned_link_works"
-    status, body = await _checked_status(http, link, name, key, headers={"Range": "bytes=0-0"})
+    # A presigned link is answered where it points; a redirect would carry it to another host.
+    status, body = await _checked_status(
+        http, link, name, dest.where(key), headers={"Range": "bytes=0-0"}, allow_redirects=False
+    )
     if status in {200, 206} and body[:1] == first_byte:
         return Check(name, "passed", f"the link serves {key} (HTTP {status})")
-    return Check(name, "failed", f"the presigned link of {key} got HTTP {status}")
+    return Check(name, "failed", f"the presigned link of {dest.where(key)} got HTTP {status}")
 
 
 def enforce(checks: Sequence[Check], mode: str, bucket: str) -> None:

@@ -96,14 +96,17 @@ async def deliver(
                 )
             # Taken before signing, so the recorded expiry is never later than the real one.
             expires_at = datetime.now(UTC) + expiry
-            url = await dest.presign(key, expiry)
-            checks = await object_checks(dest, key, url, await _first_byte(local.path), run.http)
             try:
+                url = await dest.presign(key, expiry)
+                first = await _first_byte(local.path)
+                checks = await object_checks(dest, key, url, first, run.http)
                 enforce(checks, settings.access_checks, dest.bucket)
-            except DeliveryError:
-                # An object that is readable by others must not stay behind.
+            except BaseException:
+                # An object that may be readable by others (its checks failed, or could not
+                # finish) must not stay behind.
                 for uploaded_key in [*(f["key"] for f in delivered_files), key]:
-                    await dest.delete(uploaded_key)
+                    with contextlib.suppress(DeliveryError):
+                        await dest.delete(uploaded_key)
                 raise
             object_results.extend(checks)
             delivered_files.append(

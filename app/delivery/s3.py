@@ -27,7 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.errors import DeliveryError
-from app.redact import REDACTOR
+from app.redact import REDACTOR, without_urls
 from app.settings import S3Settings
 
 log = logging.getLogger(__name__)
@@ -70,9 +70,13 @@ class S3Destination:
         self.settings = settings
         self.bucket = settings.bucket
 
+    def where(self, key: str) -> str:
+        """How errors name an object: bucket and key, never a URL."""
+        return f"s3://{self.bucket}/{key}"
+
     def _fail(self, action: str, key: str | None, error: Exception) -> DeliveryError:
-        where = f"s3://{self.bucket}/{key}" if key else f"bucket {self.bucket}"
-        detail = REDACTOR(str(error))
+        where = self.where(key) if key else f"bucket {self.bucket}"
+        detail = REDACTOR(without_urls(str(error)))
         return DeliveryError(f"{action} {where} failed ({error_code(error)}): {detail}")
 
     def _encryption(self) -> dict[str, str]:

@@ -105,7 +105,7 @@ class TokenManager:
             detail += f" ({description})" if description else ""
             raise self._error(REDACTOR(detail + hint))
         value = str(body["access_token"])
-        REDACTOR.add(value)
+        REDACTOR.add_token(value)
         try:
             lifetime = float(body.get("expires_in", 0))
         except (TypeError, ValueError):
