@@ -38,6 +38,7 @@ from app.durations import parse_duration
 from app.errors import ConfigError
 from app.genesys.filters import ConversationFilter, SegmentFilter
 from app.regions import SANDBOX, normalise_environment
+from app.urls import checked_url
 
 CONFIG_ENV_VAR = "GENESYS_REPORTS_CONFIG"
 DEFAULT_CONFIG = "settings.yaml"
@@ -230,6 +231,23 @@ def _readable_secret_file(value: Path | None) -> Path | None:
     return value
 
 
+def _check_urls(section: BaseModel, names: tuple[str, ...]) -> None:
+    """https:// unless loopback or the section's ``allow_insecure_http``; each problem under
+    its own key."""
+    allow = bool(getattr(section, "allow_insecure_http", False))
+    problems = {}
+    for name in names:
+        value = getattr(section, name)
+        if value is None:
+            continue
+        try:
+            checked_url(value, allow_insecure_http=allow)
+        except ValueError as exc:
+            problems[name] = f"'{value}' {exc}"
+    if problems:
+        raise KeyedProblems(problems)
+
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 GenesysId = Annotated[str, AfterValidator(_genesys_id)]
 PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
@@ -262,6 +280,8 @@ class GenesysSettings(Strict):
     job_poll_interval: PositiveDuration = timedelta(seconds=1)
     job_timeout: PositiveDuration = timedelta(minutes=30)
     job_page_size: int = Field(default=1000, ge=1, le=10_000)
+    # http:// to a host that is not loopback (a test rig's container name): tokens in clear.
+    allow_insecure_http: bool = False
 
     @field_validator("environment")
     @classmethod
@@ -274,6 +294,11 @@ class GenesysSettings(Strict):
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError(f"'{value}' is not an http(s) URL")
         return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _secure_urls(self) -> GenesysSettings:
+        _check_urls(self, ("api_url", "login_url"))
+        return self
 
     @field_validator("client_secret_file")
     @classmethod
@@ -430,6 +455,13 @@ class S3Settings(Strict):
     access_key_id: str | None = None
     secret_access_key: SecretStr | None = None
     secret_access_key_file: Path | None = None
+    # http:// to an endpoint that is not loopback (a test rig's MinIO by container name).
+    allow_insecure_http: bool = False
+
+    @model_validator(mode="after")
+    def _secure_endpoint(self) -> S3Settings:
+        _check_urls(self, ("endpoint_url",))
+        return self
 
     @field_validator("secret_access_key_file")
     @classmethod
@@ -570,8 +602,8 @@ class NotifySettings(Strict):
     @field_validator("url")
     @classmethod
     def _http(cls, value: SecretStr) -> SecretStr:
-        if not re.match(r"^https?://[^\s/]+", value.get_secret_value()):
-            raise ValueError("must be an http(s) URL")
+        # The message never repeats the URL: it is a secret.
+        checked_url(value.get_secret_value(), outbound=True)
         return value
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from tenacity import (
@@ -20,14 +19,19 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from app.redact import REDACTOR
+from app.redact import REDACTOR, without_urls
 from app.settings import NotifySettings
+from app.urls import origin
 
 log = logging.getLogger(__name__)
 
 
 class _Failed(Exception):
-    pass
+    """Worth another attempt (a 5xx, a 429, a connection failure)."""
+
+
+class _Refused(Exception):
+    """Final: the target answered in a way another attempt will not change."""
 
 
 def summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,8 +69,8 @@ def slack_text(document: Mapping[str, Any]) -> str:
 
 
 def _where(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…"
+    # Scheme and host only: a user, password, path or query may hold the webhook's secret.
+    return origin(url)
 
 
 async def notify(
@@ -89,14 +93,23 @@ async def notify(
                 reraise=True,
             ):
                 with attempt:
+                    # No redirects: a 307 would re-POST the links to wherever it points.
                     async with http.post(
-                        url, json=payload, timeout=aiohttp.ClientTimeout(total=15)
+                        url,
+                        json=payload,
+                        timeout=aiohttp.ClientTimeout(total=15),
+                        allow_redirects=False,
                     ) as response:
-                        if response.status >= 300:
-                            raise _Failed(f"HTTP {response.status}")
+                        status = response.status
+                    if 300 <= status < 400:
+                        raise _Refused(f"HTTP {status}: redirects are not followed")
+                    if status >= 500 or status == 429:
+                        raise _Failed(f"HTTP {status}")
+                    if status >= 400:
+                        raise _Refused(f"HTTP {status}")
             results.append({"target": _where(url), "ok": True, "detail": "delivered"})
-        except (_Failed, aiohttp.ClientError, TimeoutError) as exc:
-            detail = REDACTOR(str(exc) or type(exc).__name__)
+        except (_Failed, _Refused, aiohttp.ClientError, TimeoutError) as exc:
+            detail = REDACTOR(without_urls(str(exc)) or type(exc).__name__)
             log.warning("notification to %s failed: %s", _where(url), detail)
             results.append({"target": _where(url), "ok": False, "detail": detail})
     return results

@@ -112,3 +112,75 @@ def test_a_run_with_an_unreachable_webhook_still_succeeds(tmp_path: Path) -> Non
     assert manifest["notifications"][0]["ok"] is False
     on_disk = next((tmp_path / "reports").rglob("manifest.json"))
     assert orjson.loads(on_disk.read_bytes())["notifications"] == manifest["notifications"]
+
+
+@pytest.fixture
+async def redirector() -> AsyncIterator[tuple[str, list[str]]]:
+    """A webhook on 127.0.0.1 that answers 307 to another path of itself, and records which
+    paths were POSTed to."""
+    hits: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        if request.path == "/hook":
+            raise web.HTTPTemporaryRedirect("/elsewhere")
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    yield f"http://user:hunter2-password@{host}:{port}/hook", hits
+    await runner.cleanup()
+
+
+async def test_a_redirect_is_not_followed_and_the_target_is_scheme_and_host_only(
+    redirector: tuple[str, list[str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 13, item 3: a 307 would re-POST the links elsewhere; user:password@ stayed in the
+    target recorded in the manifest (uploaded to S3)."""
+    url, hits = redirector
+    target = NotifySettings.model_validate({"url": url, "attempts": 3})
+    async with aiohttp.ClientSession() as http:
+        results = await notify(http, [target], MANIFEST)
+    assert hits == ["/hook"]  # once: a redirect is final, not retried, never followed
+    assert results[0]["ok"] is False and "307" in results[0]["detail"]
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    assert results[0]["target"] == f"http://127.0.0.1:{port}"
+    for text in (orjson.dumps(results).decode(), caplog.text):
+        assert "hunter2" not in text and "user" not in text and "/hook" not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://hooks.example.com/x", "must use https://"),
+        ("https://169.254.169.254/latest/meta-data/", "link-local or cloud metadata"),
+        ("https://[fe80::1]/x", "link-local or cloud metadata"),
+        ("https://metadata.google.internal/computeMetadata/v1/", "link-local or cloud metadata"),
+        ("http://169.254.170.2/v2/credentials", "link-local or cloud metadata"),
+        ("https://0.0.0.0/x", "link-local or cloud metadata"),
+        ("ftp://hooks.example.com/x", "http(s) URL"),
+    ],
+)
+def test_webhook_urls_are_refused_at_check_config(url: str, words: str) -> None:
+    from app.errors import ConfigError
+    from app.settings import parse_settings
+
+    document = {"reports": [{"name": "r", "notify": [{"url": url}]}]}
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(document)
+    message = str(caught.value)
+    assert "reports[0].notify[0].url" in message and words in message
+    assert "meta-data" not in message and "/x" not in message  # the URL is a secret
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://hooks.slack.com/services/T/B/X", "http://127.0.0.1:8080/x", "http://localhost/x"],
+)
+def test_webhook_urls_allowed(url: str) -> None:
+    assert NotifySettings.model_validate({"url": url}).url.get_secret_value() == url

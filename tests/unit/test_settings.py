@@ -285,6 +285,44 @@ def test_storage_and_s3_presign_bounds() -> None:
     assert settings.storage.s3.presign_expiry.total_seconds() == 43_200
 
 
+def test_endpoints_need_https_unless_loopback_or_allowed() -> None:
+    """Issue 13, item 9: tokens and S3 signatures must not go to a remote host in clear."""
+    raw: dict[str, Any] = {
+        "genesys": {
+            "environment": "mypurecloud.ie",
+            "client_id": "id",
+            "client_secret": "secret",
+            "api_url": "http://api.example.com",
+            "login_url": "http://login.example.com",
+        },
+        "storage": {
+            "kind": "s3",
+            "s3": {"bucket": "reports-bucket", "endpoint_url": "http://minio:9000"},
+        },
+        "reports": [{"name": "r"}],
+    }
+    problems = _problems(raw)
+    assert [p.split(":")[0] for p in problems] == [
+        "genesys.api_url",
+        "genesys.login_url",
+        "storage.s3.endpoint_url",
+    ]
+    assert all("must use https://" in p and "allow_insecure_http" in p for p in problems)
+    raw["genesys"]["allow_insecure_http"] = True
+    raw["storage"]["s3"]["allow_insecure_http"] = True
+    assert parse_settings(raw, environ={}).storage.s3 is not None
+    loopback = {
+        **raw,
+        "genesys": {**raw["genesys"], "allow_insecure_http": False, "api_url": "http://[::1]:8"},
+        "storage": {
+            "kind": "s3",
+            "s3": {"bucket": "reports-bucket", "endpoint_url": "http://127.0.0.1:9000"},
+        },
+    }
+    loopback["genesys"]["login_url"] = "http://localhost:8"
+    assert parse_settings(loopback, environ={}).genesys.api_url == "http://[::1]:8"
+
+
 def test_sandbox_fault_rules_need_one_mode() -> None:
     raw = {"sandbox": {"faults": [{"endpoint": "details_query"}]}, "reports": [{"name": "r"}]}
     assert _problems(raw)[0].startswith("sandbox.faults[0]: give either kind")
