@@ -111,6 +111,11 @@ class GenesysProtocolError(GenesysError):
     """The API answered in a way its contract does not allow (e.g. a repeated cursor)."""
 
 
+class GenesysTooManyResultsError(GenesysProtocolError):
+    """One detail query holds more results than paging can reach (``genesys.max_query_results``):
+    its window must be split."""
+
+
 class GenesysJobError(GenesysError):
     """An async analytics job did not deliver its results. ``state`` is the job's final state
     (FAILED, CANCELLED, EXPIRED), or None when it took too long."""

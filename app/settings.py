@@ -280,6 +280,12 @@ class GenesysSettings(Strict):
     job_poll_interval: PositiveDuration = timedelta(seconds=1)
     job_timeout: PositiveDuration = timedelta(minutes=30)
     job_page_size: int = Field(default=1000, ge=1, le=10_000)
+    # Results one detail query pages through before its window is split (Genesys does not say
+    # where paging ends; the sandbox's limits.max_results is the same 100,000).
+    max_query_results: int = Field(default=100_000, ge=1)
+    # The largest response body read: a job results page of 10,000 conversations is tens of
+    # MiB; a body beyond this is an error, not gigabytes of memory.
+    max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     # http:// to a host that is not loopback (a test rig's container name): tokens in clear.
     allow_insecure_http: bool = False
 

@@ -32,6 +32,7 @@ from tenacity import (
 from app.errors import (
     GenesysApiError,
     GenesysAuthError,
+    GenesysProtocolError,
     GenesysRateLimitError,
     GenesysUnavailableError,
 )
@@ -53,6 +54,7 @@ _CAUSES = {
     "bad_json": "the response body is not valid JSON",
     "429": "rate limited (429)",
     "401": "token refused (401)",
+    "bad_response": "the response is not valid HTTP",
 }
 
 
@@ -108,6 +110,7 @@ class GenesysClient:
         max_concurrency: int,
         timeout: float,
         policy: RetryPolicy,
+        max_response_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self._session = session
         self.api_url = api_url.rstrip("/")
@@ -119,6 +122,7 @@ class GenesysClient:
         self._slots = asyncio.Semaphore(max_concurrency)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.policy = policy
+        self._max_body = max_response_bytes
         self.stats = RequestStats()
         self.tokens = TokenManager(
             self._token_request,
@@ -238,7 +242,7 @@ class GenesysClient:
                     params=_params(params),
                     timeout=self._timeout,
                 ) as response:
-                    raw = await response.read()
+                    raw = await self._read_bounded(response, label)
                     status, response_headers = response.status, response.headers
             except TimeoutError:
                 raise _Retryable("timeout", f"{_CAUSES['timeout']} from {label}") from None
@@ -250,9 +254,35 @@ class GenesysClient:
                 raise _Retryable(
                     "connection", f"{_CAUSES['connection']} at {label} ({exc})"
                 ) from None
+            except aiohttp.ClientError as exc:
+                # Anything else aiohttp raises (a malformed status line or header, ...) is a
+                # garbled answer like a bad body: classified, never escaping unnamed.
+                raise _Retryable(
+                    "bad_response",
+                    f"{_CAUSES['bad_response']} from {label} ({type(exc).__name__})",
+                ) from None
         self._count(lambda s: setattr(s, "bytes_received", s.bytes_received + len(raw)))
         await self.budget.observe(response_headers)
         return status, raw, response_headers, bearer
+
+    async def _read_bounded(self, response: aiohttp.ClientResponse, label: str) -> bytes:
+        """The body, refused (finally, not retried) once it passes ``max_response_bytes``."""
+        limit = self._max_body
+        if response.content_length is not None and response.content_length > limit:
+            raise self._too_big(response.content_length, label)
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(1 << 16):
+            body += chunk
+            if len(body) > limit:
+                raise self._too_big(len(body), label)
+        return bytes(body)
+
+    def _too_big(self, size: int, label: str) -> GenesysProtocolError:
+        return GenesysProtocolError(
+            f"{label} answered with more than {self._max_body} bytes ({size} so far; "
+            "genesys.max_response_bytes); a smaller page size asks for less",
+            what=label,
+        )
 
     async def _token_request(self) -> tuple[int, bytes]:
         """The token endpoint with the same retries; its 4xx answers go back to the caller."""
@@ -418,4 +448,5 @@ async def open_client(
             max_concurrency=settings.max_concurrency,
             timeout=settings.request_timeout.total_seconds(),
             policy=RetryPolicy.from_settings(settings),
+            max_response_bytes=settings.max_response_bytes,
         )

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.errors import GenesysJobError, GenesysProtocolError
+from app.concurrency import each_bounded
+from app.errors import GenesysJobError, GenesysProtocolError, GenesysTooManyResultsError
 from app.genesys.client import GenesysClient
 from app.genesys.query import AsyncConversationQuery, ConversationQuery
 from app.periods import parse_instant
@@ -26,6 +27,10 @@ QUERY_PATH = "/api/v2/analytics/conversations/details/query"
 JOBS_PATH = "/api/v2/analytics/conversations/details/jobs"
 _TERMINAL_FAILURES = {"FAILED", "CANCELLED", "EXPIRED"}
 _PAGES_AHEAD = 4  # pages of one window in flight or waiting to be spooled
+# Result pages of one async job: with the largest page size, a billion conversations. A job
+# whose cursors never end is a broken API, not a big org.
+MAX_JOB_PAGES = 100_000
+DEFAULT_MAX_RESULTS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,25 +70,34 @@ async def query_page(
 
 
 async def query_pages(
-    client: GenesysClient, query: ConversationQuery, *, page_size: int, what: str
+    client: GenesysClient,
+    query: ConversationQuery,
+    *,
+    page_size: int,
+    what: str,
+    max_results: int = DEFAULT_MAX_RESULTS,
 ) -> AsyncGenerator[Page, None]:
     """Every page of a detail query over one interval.
 
     Page 1 gives ``totalHits``; the remaining pages are requested concurrently (the client's
     budget and cap pace them) and yielded as they arrive. ``totalHits`` is approximate
     (reference §4.4), so while the last expected page comes back full, the next one is asked
-    for too, until a page comes back short or empty.
+    for too, until a page comes back short or empty. No more than ``max_results`` results are
+    paged through: a query claiming or delivering more raises ``GenesysTooManyResultsError``
+    (the caller splits the window), so a wild ``totalHits`` cannot make millions of requests.
     """
     first = await query_page(client, query, 1, page_size, what)
     yield first
     if len(first.conversations) < page_size:
         return
-    expected = max(1, math.ceil((first.total_hits or 0) / page_size))
-    numbers = list(range(2, expected + 1))
+    total = first.total_hits or 0
+    if total > max_results:
+        raise _too_many(total, max_results, what)
+    expected = max(1, math.ceil(total / page_size))
     last_full = True
-    if numbers:
+    if expected > 1:
         async with contextlib.aclosing(
-            _concurrently(client, query, numbers, page_size, what)
+            _concurrently(client, query, range(2, expected + 1), page_size, what)
         ) as pages:
             async for page in pages:
                 if page.number == expected:
@@ -92,6 +106,8 @@ async def query_pages(
     number = expected
     while last_full:
         number += 1
+        if (number - 1) * page_size >= max_results:
+            raise _too_many(number * page_size, max_results, what)
         page = await query_page(client, query, number, page_size, what)
         if not page.conversations:
             return
@@ -99,12 +115,21 @@ async def query_pages(
         last_full = len(page.conversations) == page_size
 
 
+def _too_many(count: int, limit: int, what: str) -> GenesysTooManyResultsError:
+    return GenesysTooManyResultsError(
+        f"the query has {count} or more results, more than one query pages through "
+        f"(genesys.max_query_results: {limit})",
+        what=what,
+    )
+
+
 async def _concurrently(
-    client: GenesysClient, query: ConversationQuery, numbers: list[int], size: int, what: str
+    client: GenesysClient, query: ConversationQuery, numbers: range, size: int, what: str
 ) -> AsyncGenerator[Page, None]:
     """Fetch pages concurrently, yielding each as it completes; a failure cancels the rest.
 
-    A page takes a slot before it is requested and gives it back only once consumed, so at most
+    ``_PAGES_AHEAD`` workers take the page numbers in turn (never a task per page), and a page
+    takes a slot before it is requested and gives it back only once consumed, so at most
     ``_PAGES_AHEAD`` pages of a window are ever held in memory, however many it has."""
     queue: asyncio.Queue[Page] = asyncio.Queue()
     slots = asyncio.Semaphore(_PAGES_AHEAD)
@@ -113,12 +138,7 @@ async def _concurrently(
         await slots.acquire()
         await queue.put(await query_page(client, query, number, size, what))
 
-    async def produce() -> None:
-        async with asyncio.TaskGroup() as group:
-            for number in numbers:
-                group.create_task(fetch_into(number))
-
-    producer = asyncio.create_task(produce())
+    producer = asyncio.create_task(each_bounded(numbers, fetch_into, _PAGES_AHEAD))
     try:
         for _ in numbers:
             getter = asyncio.ensure_future(queue.get())
@@ -131,10 +151,7 @@ async def _concurrently(
                 yield page
                 continue
             getter.cancel()
-            try:
-                await producer
-            except BaseExceptionGroup as group:  # TaskGroup wraps failures; raise the first
-                raise group.exceptions[0] from None
+            await producer  # raises the first failure
             raise GenesysProtocolError("pages went missing", what=what)  # pragma: no cover
     finally:
         producer.cancel()
@@ -210,6 +227,12 @@ async def job_pages(
         number = 0
         while True:
             number += 1
+            if number > MAX_JOB_PAGES:
+                raise GenesysProtocolError(
+                    f"job {job_id} is still handing out cursors after {MAX_JOB_PAGES} pages; "
+                    "refusing to go on",
+                    what=what,
+                )
             params = {"pageSize": str(page_size)}
             if cursor:
                 params["cursor"] = cursor

@@ -25,6 +25,8 @@ PATHS: dict[Kind, str] = {
 _BY_ID: frozenset[Kind] = frozenset({"queues", "users"})
 _IDS_PER_CALL = 100
 _PAGE_SIZE = 100
+# A million entities of one kind: far beyond any org, well short of a pageCount of 10^9.
+MAX_LOOKUP_PAGES = 10_000
 _ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 
@@ -72,10 +74,17 @@ class NameResolver:
             if ids:
                 params["id"] = ids
             what = f"{kind} look-up page {page}"
+            if page > MAX_LOOKUP_PAGES:
+                raise GenesysProtocolError(
+                    f"the look-up claims more than {MAX_LOOKUP_PAGES} pages; refusing to go on",
+                    what=what,
+                )
             response = await self._client.request("GET", PATHS[kind], params=params, what=what)
             body: Any = response.body
             if not isinstance(body, dict) or not isinstance(body.get("entities"), list):
                 raise GenesysProtocolError("the look-up has no entities list", what=what)
+            if not body["entities"]:
+                return  # an empty page ends the listing, whatever pageCount claimed
             for entity in body["entities"]:
                 if isinstance(entity, dict) and entity.get("id") and entity.get("name"):
                     self._names[kind][str(entity["id"])] = str(entity["name"])

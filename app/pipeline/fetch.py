@@ -24,10 +24,12 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from app.concurrency import each_bounded, first_failure
 from app.errors import (
     GenesysApiError,
     GenesysError,
     GenesysJobError,
+    GenesysTooManyResultsError,
     GenesysUnavailableError,
 )
 from app.genesys.client import GenesysClient
@@ -65,25 +67,14 @@ def _resubmittable(error: BaseException) -> bool:
 
 
 def _too_large(error: GenesysError) -> bool:
+    if isinstance(error, GenesysTooManyResultsError):
+        return True
     if isinstance(error, GenesysApiError):
         if error.code in {"response.entity.too.large", "request.entity.too.large"}:
             return True
         message = error.genesys_message.lower()
         return error.status == 400 and any(word in message for word in _TOO_LARGE_WORDS)
     return isinstance(error, GenesysUnavailableError) and error.cause in {"timeout", "504"}
-
-
-async def _first_failure(start: Callable[[asyncio.TaskGroup], object]) -> None:
-    """Run tasks in a TaskGroup (a failure cancels the others) and raise the first failure
-    itself, not the ExceptionGroup around it, so callers see an ordinary error."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            start(group)
-    except BaseExceptionGroup as failures:
-        first: BaseException = failures
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
 
 
 class WindowFetcher:
@@ -115,7 +106,9 @@ class WindowFetcher:
         fetch = self._fetch_job if use_jobs else self._fetch_split
         # Windows run concurrently; the client's budget and cap pace the actual requests. A
         # failure cancels the other windows (TaskGroup), so nothing partial is kept.
-        await _first_failure(lambda group: [group.create_task(fetch(w)) for w in windows])
+        # At most as many windows as may be in flight are started at a time: a task per window
+        # up front would hold a P90D period of 1-minute windows in memory at once.
+        await each_bounded(windows, fetch, max(2, self._genesys.max_concurrency))
         return self.result
 
     async def _fetch_split(self, window: Window, timeouts: int = 0) -> None:
@@ -135,7 +128,7 @@ class WindowFetcher:
             self.result.splits.append({"window": window.interval, "reason": str(error)})
             log.warning("%s: splitting in halves at %s (%s)", window, middle.isoformat(), error)
             depth = timeouts + int(timed_out)
-            await _first_failure(
+            await first_failure(
                 lambda group: [
                     group.create_task(self._fetch_split(Window(window.start, middle), depth)),
                     group.create_task(self._fetch_split(Window(middle, window.end), depth)),
@@ -150,7 +143,13 @@ class WindowFetcher:
         what = f"report {self._report.name}, window {window}"
         query = details_query(self._report.filters, window)
         await self._spool_pages(
-            query_pages(self._client, query, page_size=self._genesys.page_size, what=what)
+            query_pages(
+                self._client,
+                query,
+                page_size=self._genesys.page_size,
+                what=what,
+                max_results=self._genesys.max_query_results,
+            )
         )
 
     async def _fetch_job(self, window: Window) -> None:

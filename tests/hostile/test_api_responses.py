@@ -624,3 +624,42 @@ async def test_ids_that_cannot_be_resolved_keep_their_id_as_name(
     row = rows[0]
     assert row["queue_name"] == row["agent_name"] == row["division_name"] == hostile_id
     assert run.counts["conversations"] == len(harness.ended())
+
+
+# --- bounded against a misbehaving API (issue 13, item 4) ---------------------------------
+
+
+async def test_a_total_hits_of_a_billion_fails_after_bounded_requests(harness: Harness) -> None:
+    """Today: a task per claimed page (10^7 of them), 1.4 GiB and a hang. Now the query is
+    refused as holding more than max_query_results, the window is split, and the run fails
+    once the windows cannot shrink further."""
+    harness.hostile.reply = _json(_with("totalHits", 10**9))
+    error = await harness.fails()
+    assert "max_query_results" in str(error)
+    requests = harness.connected.sandbox.requests("details_query")
+    assert len(requests) <= 2 * 120  # halvings of a 2-hour window down to 1 minute, 1 page each
+
+
+async def test_full_pages_for_ever_are_bounded_by_max_query_results(harness: Harness) -> None:
+    """Every page full, with a small totalHits: following full last pages must end."""
+    harness.genesys["max_query_results"] = 100  # five pages of 20
+
+    def always_full(payload: dict[str, Any]) -> dict[str, Any]:
+        record = payload.get("conversations", [{}])[0]
+        return {**payload, "totalHits": 20, "conversations": [record] * 20}
+
+    harness.hostile.reply = _json(always_full)
+    error = await harness.fails()
+    assert "max_query_results: 100" in str(error)
+    assert len(harness.connected.sandbox.requests("details_query")) <= 6 * 2 * 120
+
+
+async def test_a_response_over_max_response_bytes_is_a_clear_error(
+    connect: Connect, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Today the body is read whole, however large (1.2 GiB in the audit)."""
+    harness = await start(connect, tmp_path, monkeypatch, genesys={"max_response_bytes": 65536})
+    harness.hostile.reply = _json(_with("padding", "x" * 1_000_000))
+    error = await harness.fails()
+    assert "genesys.max_response_bytes" in str(error) and "65536" in str(error)
+    assert len(harness.connected.sandbox.requests("details_query")) == 1  # final, not retried
