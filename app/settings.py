@@ -1,5 +1,6 @@
-"""Typed settings: ``settings.yaml`` read with ``yaml.safe_load``, ``${VAR}`` interpolated from the
-environment, then validated once by frozen pydantic models with ``extra="forbid"``.
+"""Typed settings: ``settings.yaml`` read with the safe loader (aliases bounded), ``${VAR}``
+interpolated from the environment, then validated once by frozen pydantic models with
+``extra="forbid"``.
 
 Every problem is collected and reported with its dotted key (``reports[1].schedule: ...``), so a
 user fixes a file in one pass instead of one error per run.
@@ -39,6 +40,12 @@ from app.errors import ConfigError
 from app.genesys.filters import ConversationFilter, SegmentFilter
 from app.regions import SANDBOX, normalise_environment
 from app.urls import checked_url
+
+
+def is_number(value: object) -> bool:
+    """An int or a float, and not a bool (which Python counts as an int)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
 
 CONFIG_ENV_VAR = "GENESYS_REPORTS_CONFIG"
 DEFAULT_CONFIG = "settings.yaml"
@@ -551,6 +558,9 @@ def _check_expression(expression: str) -> str:
     for node in ast.walk(tree):
         if not isinstance(node, _EXPRESSION_NODES):
             problems.append(f"{type(node).__name__} is not allowed")
+        elif isinstance(node, ast.Constant) and not is_number(node.value):
+            # A string constant would make "'%0400000000d' % conversations" 400 MB per group.
+            problems.append(f"only numbers may be written as constants, not {node.value!r:.40}")
         elif isinstance(node, ast.Call) and not (
             isinstance(node.func, ast.Name) and node.func.id in EXPRESSION_FUNCTIONS
         ):
@@ -1070,6 +1080,46 @@ def resolve_config_path(cli_value: str | None, environ: Mapping[str, str] | None
     return Path(cli_value or env.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG)
 
 
+# Values a settings file may expand to once its aliases are followed: a real file has hundreds;
+# a "billion laughs" file of a few hundred bytes has billions.
+MAX_YAML_VALUES = 100_000
+
+
+def _bounded_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load``, but the node graph is measured before it is built into Python
+    objects, so nested aliases cannot expand a small file into gigabytes of lists."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        sizes: dict[int, int] = {}
+
+        def size(item: yaml.Node) -> int:
+            known = sizes.get(id(item))
+            if known is not None:
+                return known
+            total = 1
+            if isinstance(item, yaml.SequenceNode):
+                total += sum(size(child) for child in item.value)
+            elif isinstance(item, yaml.MappingNode):
+                total += sum(size(key) + size(value) for key, value in item.value)
+            sizes[id(item)] = total = min(total, MAX_YAML_VALUES + 1)
+            return total
+
+        if size(node) > MAX_YAML_VALUES:
+            raise ConfigError(
+                source,
+                [
+                    f"(file): expands to more than {MAX_YAML_VALUES} values once its aliases "
+                    "are followed; a settings file needs far fewer (are anchors nested?)"
+                ],
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Read, interpolate and validate a settings file."""
     source = str(path)
@@ -1078,7 +1128,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     except OSError as exc:
         raise ConfigError(source, [f"(file): cannot read: {exc.strerror}"]) from None
     try:
-        raw = yaml.safe_load(text)
+        raw = _bounded_yaml(text, source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"

@@ -14,7 +14,7 @@ from typing import Any
 
 from simpleeval import SimpleEval  # type: ignore[import-untyped]  # ships no type information
 
-from app.settings import GROUP_COLUMNS, METRICS
+from app.settings import GROUP_COLUMNS, METRICS, is_number
 
 __all__ = [
     "NAME_KINDS",
@@ -232,6 +232,20 @@ def _power(base: Any, exponent: Any) -> Any:
     return math.pow(base, exponent)
 
 
+def _modulo(left: Any, right: Any) -> Any:
+    # Numbers only: with a string on the left, % is printf-style formatting, which builds text
+    # of any width ("'%0400000000d' % x" is 400 MB).
+    if not (is_number(left) and is_number(right)):
+        raise TypeError("% takes numbers only")
+    return left % right
+
+
+def _constant(node: ast.Constant) -> Any:
+    if not is_number(node.value):
+        raise TypeError("only numbers may be written as constants")
+    return node.value
+
+
 # The functions app/settings.py lets an expression call (EXPRESSION_FUNCTIONS), by name.
 _FUNCTIONS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "abs": abs, "round": _round}
 # The syntax the evaluator runs; anything else (attribute access, subscripts, keyword
@@ -323,10 +337,12 @@ def _safe_evaluator(lookup: Callable[[ast.Name], Any]) -> Any:
     # are looked up by ``lookup`` alone.
     evaluator = SimpleEval(functions=dict(_FUNCTIONS), names={})
     evaluator.operators[ast.Pow] = _power
+    evaluator.operators[ast.Mod] = _modulo
     evaluator.nodes = {
         kind: handler for kind, handler in evaluator.nodes.items() if kind in _ALLOWED_NODES
     }
     evaluator.nodes[ast.Name] = lookup
+    evaluator.nodes[ast.Constant] = _constant
     return evaluator
 
 

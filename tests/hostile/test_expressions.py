@@ -139,6 +139,28 @@ TOO_DEEP = {
 }
 
 
+# Issue 13, item 9: printf-style formatting and other text built from string constants.
+STRING_CONSTANTS = {
+    "printf width": "'%0400000000d' % conversations",
+    "printf of a metric": "'%s' % answered",
+    "string times metric": "'a' * answered",
+    "bool constant": "True + answered",
+    "None constant": "None if answered else 1",
+}
+
+
+@pytest.mark.parametrize("expression", list(STRING_CONSTANTS.values()), ids=list(STRING_CONSTANTS))
+def test_constants_other_than_numbers_are_refused_everywhere(expression: str) -> None:
+    error = _check_config(expression)
+    assert error is not None and "only numbers may be written as constants" in str(error)
+    assert evaluate(expression) is None  # the evaluator alone refuses them too
+
+
+def test_modulo_takes_numbers_only_and_still_works_on_them() -> None:
+    assert evaluate("conversations % 2") == 0
+    assert evaluate("7.5 % 2") == 1.5
+
+
 @pytest.mark.parametrize("expression", list(FORBIDDEN.values()), ids=list(FORBIDDEN))
 def test_forbidden_constructs_are_refused_by_check_config(expression: str) -> None:
     _assert_refused(expression)
