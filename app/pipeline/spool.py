@@ -13,6 +13,7 @@ worth of records.
 from __future__ import annotations
 
 import heapq
+import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,14 @@ def line_key(line: bytes) -> Key:
     """The ``(start_ms, conversationId)`` in front of a spool line, without parsing the record."""
     first = line.index(b",")
     second = line.index(b'",', first)
-    return int(line[1:first]), line[first + 2 : second].decode()
+    raw = line[first + 2 : second]
+    if b"\\" in raw:
+        # The id holds an escaped character (a quote, a backslash, a control character): the
+        # '",' found may be inside it, so read the JSON string properly. Everything before it
+        # is ASCII, so byte and character offsets agree.
+        text, _ = json.decoder.scanstring(line.decode(), first + 2)
+        return int(line[1:first]), text
+    return int(line[1:first]), raw.decode()
 
 
 def _merge_runs(raw: Path, runs: list[tuple[int, int]], out: Path, fan_in: int = FAN_IN) -> None:

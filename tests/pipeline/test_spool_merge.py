@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from app.pipeline.merge import MergeCounts, better, unique_records
 from app.pipeline.spool import WindowSpool, line_key, merge_spools, read_spool, spool_line
@@ -49,6 +50,26 @@ def test_line_key_reads_the_prefix() -> None:
     key, line = entry
     assert key == (_ms(7), "abc-1") == line_key(line)
     assert orjson.loads(line)[2]["conversationId"] == "abc-1"
+
+
+@pytest.mark.parametrize(
+    "conversation_id", ['a",b', 'quote"only', "back\\slash", "tab\there", "Zoë-1", '",']
+)
+def test_line_key_survives_ids_with_quotes_and_escapes(conversation_id: str) -> None:
+    """Issue 13, item 9: an id containing '",' was cut at the escaped quote."""
+    entry = spool_line(_record(conversation_id, 7, end=1))
+    assert entry is not None
+    key, line = entry
+    assert line_key(line) == key == (_ms(7), conversation_id)
+
+
+async def test_odd_ids_survive_the_spool_and_the_merge(tmp_path: Path) -> None:
+    ids = ['a",b', "a", 'a"', "back\\slash", "b"]
+    path = await _spool(tmp_path, "odd.spool", [_record(i, 7, end=1) for i in ids])
+    read = [key for key, _ in read_spool(path)]
+    assert read == sorted((_ms(7), i) for i in ids)
+    merged = [orjson.loads(line)[2]["conversationId"] for line in merge_spools([path], tmp_path)]
+    assert sorted(merged) == sorted(ids)
 
 
 async def _spool(tmp_path: Path, name: str, records: list[dict[str, Any]]) -> Path:
