@@ -511,6 +511,31 @@ class StorageSettings(Strict):
     # container should point it at a volume, not its writable layer or a RAM disk.
     spool_directory: Path | None = None
     s3: S3Settings | None = None
+    # Report files and manifests: owner read/write, group read, nobody else (reports name
+    # agents and carry links). Directories get the matching search bits (0640 -> 0750).
+    file_mode: str = "0640"
+
+    @field_validator("file_mode")
+    @classmethod
+    def _file_mode(cls, value: str) -> str:
+        if not re.fullmatch(r"0?[0-7]{3}", value):
+            raise ValueError(f"'{value}' is not an octal file mode such as 0640")
+        mode = int(value, 8)
+        if mode & 0o111:
+            raise ValueError(f"'{value}' makes report files executable; use read/write bits only")
+        if not mode & 0o600 == 0o600:
+            raise ValueError(f"'{value}' must let the owner read and write (0600 at least)")
+        return value
+
+    @property
+    def file_mode_bits(self) -> int:
+        return int(self.file_mode, 8)
+
+    @property
+    def directory_mode_bits(self) -> int:
+        """``file_mode`` with search (x) wherever it grants read."""
+        mode = self.file_mode_bits
+        return mode | ((mode & 0o444) >> 2)
 
     @model_validator(mode="after")
     def _s3_needed(self) -> StorageSettings:

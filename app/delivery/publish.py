@@ -30,7 +30,7 @@ from app.delivery.keys import object_key
 from app.delivery.s3 import S3Destination
 from app.errors import DeliveryError
 from app.models import LocalFile, iso_utc
-from app.pipeline.export import MANIFEST_NAME
+from app.pipeline.export import MANIFEST_NAME, replace_file
 from app.settings import S3Settings
 
 log = logging.getLogger(__name__)
@@ -169,10 +169,7 @@ def _manifest_bytes(document: Mapping[str, Any]) -> bytes:
 
 
 async def _rewrite_local(path: Path, body: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.delivered")
-    async with aiofiles.open(temporary, "wb") as handle:
-        await handle.write(body)
-    await aiofiles.os.replace(temporary, path)
+    await replace_file(path, body)
 
 
 __all__ = ["DeliveryRun", "amend_manifest", "deliver"]

@@ -48,6 +48,7 @@ __all__ = [
     "csv_cell",
     "file_name",
     "neutral_text",
+    "replace_file",
     "write_csv",
     "write_json",
 ]
@@ -349,7 +350,14 @@ class Staging:
     so each move into place is an atomic ``os.replace``, never a copy.
     """
 
-    def __init__(self, final_dir: Path, run_id: str) -> None:
+    def __init__(
+        self,
+        final_dir: Path,
+        run_id: str,
+        *,
+        file_mode: int = 0o640,
+        directory_mode: int = 0o750,
+    ) -> None:
         _check_plain_name(final_dir.name)
         staging_name = f".{final_dir.name}.staging-{run_id}"
         _check_plain_name(staging_name)  # a run id with "/" would escape the parent
@@ -358,12 +366,15 @@ class Staging:
         self.directory = final_dir.parent / staging_name
         self._committed = False
         self._owner = contextlib.ExitStack()
+        self.file_mode = file_mode
+        self.directory_mode = directory_mode
 
     async def __aenter__(self) -> Staging:
         # Not exist_ok: a directory with this run id already there is another run's (or a reused
         # id), and sharing it would mix two runs' files.
         with on_disk(f"creating the staging directory {self.directory}"):
             await aiofiles.os.makedirs(self.directory)
+            self.directory.chmod(self.directory_mode)  # exact, whatever the umask
             # Held while the run lives, so a later start can tell this directory from a dead
             # run's.
             try:
@@ -423,6 +434,9 @@ class Staging:
         async with _Sink(temp, "json") as sink:  # flushed and fsynced like every export
             await sink.write(body)
             await sink.finish(rows=0)
+        with on_disk(f"setting the mode of the files in {self.directory}"):
+            for name in [*names, temp.name]:
+                (self.directory / name).chmod(self.file_mode)
         with on_disk(f"moving the report into {self.final_dir}"):
             manifest_path = await to_completion(self._move_into_place(names, temp))
         self._committed = True
@@ -444,7 +458,9 @@ class Staging:
             done.append((source, target))
 
         try:
-            await aiofiles.os.makedirs(final, exist_ok=True)
+            if not await aiofiles.os.path.isdir(final):
+                await aiofiles.os.makedirs(final, exist_ok=True)
+                final.chmod(self.directory_mode)
             if await aiofiles.os.path.exists(manifest_path):
                 await move(manifest_path, self.directory / f"{_ASIDE}{MANIFEST_NAME}")
             # Durable before any file changes: after a crash the period must not look done
@@ -492,6 +508,38 @@ async def _remove_quietly(path: Path) -> None:
 async def _remove_tree(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         await asyncio.to_thread(shutil.rmtree, path)
+
+
+async def replace_file(path: Path, body: bytes) -> None:
+    """Replace ``path`` with ``body`` atomically and durably: a temporary file beside it, with
+    the mode ``path`` has now, written and fsynced, renamed over it, the directory fsynced. A
+    reader sees the old bytes or the new, never a mixture; a crash leaves one of the two."""
+
+    def write() -> None:
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.replacing")
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o640
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            try:
+                os.fchmod(fd, mode)  # exact, whatever the umask
+                view = memoryview(body)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            temporary.replace(path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+
+    with on_disk(f"rewriting {path}"):
+        await asyncio.to_thread(write)
+        await _fsync_directory(path.parent)
 
 
 async def _fsync_directory(path: Path) -> None:

@@ -193,7 +193,12 @@ async def run_report(
         watermark = await data_availability(client)
         completeness = "final" if watermark >= period.end else "provisional"
         progress.stage("aggregating")
-        async with Staging(final_dir, run_id) as staging:
+        async with Staging(
+            final_dir,
+            run_id,
+            file_mode=settings.storage.file_mode_bits,
+            directory_mode=settings.storage.directory_mode_bits,
+        ) as staging:
             # The sinks name their own files; what is left is reading and merging the spools.
             with on_disk(f"merging the spools in {workdir}"):
                 aggregator, merge_counts, tallies, facts_file = await _process(

@@ -25,6 +25,7 @@ from app.errors import on_disk
 from app.pipeline.facts import instant_ms
 
 _FLUSH_BYTES = 1 << 20
+_DECODER = json.JSONDecoder()
 
 
 def _fan_in() -> int:
@@ -141,8 +142,8 @@ def line_key(line: bytes) -> Key:
         # The id holds an escaped character (a quote, a backslash, a control character): the
         # '",' found may be inside it, so read the JSON string properly. Everything before it
         # is ASCII, so byte and character offsets agree.
-        text, _ = json.decoder.scanstring(line.decode(), first + 2)
-        return int(line[1:first]), text
+        text, _ = _DECODER.raw_decode(line.decode(), first + 1)  # the id's opening quote
+        return int(line[1:first]), str(text)
     return int(line[1:first]), raw.decode()
 
 

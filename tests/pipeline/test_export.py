@@ -8,7 +8,9 @@ import gzip
 import hashlib
 import io
 import math
+import os
 import re
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import MappingProxyType
@@ -28,6 +30,7 @@ from app.pipeline.export import (
     Staging,
     csv_cell,
     file_name,
+    replace_file,
     write_csv,
     write_json,
 )
@@ -433,6 +436,30 @@ async def test_commit_moves_files_into_place_and_writes_the_manifest(tmp_path: P
         moved = final_dir / entry["name"]
         assert (entry["bytes"], entry["sha256"]) == (moved.stat().st_size, sha256(moved))
         assert manifest_path.stat().st_mtime_ns >= moved.stat().st_mtime_ns
+
+
+async def test_committed_files_and_directories_get_the_storage_modes(tmp_path: Path) -> None:
+    """Issue 13, item 9: reports were world-readable (0644 under the usual umask)."""
+    old = os.umask(0o022)
+    try:
+        final_dir = tmp_path / "reports" / "r" / "2024-05-01"
+        manifest_path = await commit_run(final_dir, RUN_ID, "first")
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in final_dir.iterdir()}
+    assert modes == dict.fromkeys(["manifest.json", "r_p.csv", "r_p.json.gz"], 0o640)
+    assert stat.S_IMODE(final_dir.stat().st_mode) == 0o750
+    assert stat.S_IMODE(manifest_path.stat().st_mode) == 0o640
+
+
+async def test_replace_file_keeps_the_mode_and_leaves_no_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.json"
+    path.write_bytes(b"old")
+    path.chmod(0o600)
+    await replace_file(path, b"new" * 100_000)
+    assert path.read_bytes() == b"new" * 100_000
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert listing(tmp_path) == ["manifest.json"]
 
 
 class Recorder:

@@ -447,3 +447,20 @@ def test_ordinary_yaml_anchors_still_work(tmp_path: Path) -> None:
         ("a", "Europe/Berlin"),
         ("b", "Europe/Berlin"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "fragment"),
+    [("644x", "not an octal file mode"), ("0755", "executable"), ("0440", "owner read and write")],
+)
+def test_file_mode_is_checked(mode: str, fragment: str) -> None:
+    problems = _problems({"storage": {"file_mode": mode}, "reports": [{"name": "r"}]})
+    assert len(problems) == 1 and problems[0].startswith("storage.file_mode: ")
+    assert fragment in problems[0]
+
+
+def test_file_mode_gives_directories_their_search_bits() -> None:
+    settings = parse_settings({"storage": {"file_mode": "0664"}, "reports": [{"name": "r"}]})
+    assert (settings.storage.file_mode_bits, settings.storage.directory_mode_bits) == (0o664, 0o775)
+    default = parse_settings({"reports": [{"name": "r"}]}).storage
+    assert (default.file_mode_bits, default.directory_mode_bits) == (0o640, 0o750)
