@@ -1,5 +1,6 @@
 # genesys-reports: the always-on scheduler (`serve`), or one-shot `run` for external schedulers.
-FROM python:3.11-slim
+# The Debian release is pinned (bookworm), and with it the apt packages' versions below.
+FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -7,12 +8,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     GENESYS_REPORTS_CONFIG=/srv/settings.yaml \
     REPORTS_DIRECTORY=/data/reports \
-    STATE_DIRECTORY=/data/state
+    STATE_DIRECTORY=/data/state \
+    GENESYS_REPORTS_REQUIRE_REAL_ORG=1
 
 # tini forwards SIGTERM/SIGUSR1/SIGHUP to the service and reaps children.
-# hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends tini \
+    && apt-get install -y --no-install-recommends tini=0.19.0-1+b3 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /srv --no-create-home app

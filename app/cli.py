@@ -8,7 +8,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -376,11 +376,34 @@ def _difference_table(result: Reconciliation) -> list[str]:
     ]
 
 
+REQUIRE_REAL_ORG = "GENESYS_REPORTS_REQUIRE_REAL_ORG"
+
+
+def refuse_sandbox_where_required(
+    settings: Settings, path: Path, environ: Mapping[str, str]
+) -> None:
+    """The container image sets ``GENESYS_REPORTS_REQUIRE_REAL_ORG=1``: there, a ``serve`` that
+    finds the built-in sandbox settings (the settings mount is missing or wrong) must stop, not
+    deliver synthetic reports and report itself healthy."""
+    if settings.genesys.environment != SANDBOX or environ.get(REQUIRE_REAL_ORG, "0") != "1":
+        return
+    raise ConfigError(
+        str(path),
+        [
+            "genesys.environment: sandbox (synthetic data), and this image serves a real org "
+            f"only ({REQUIRE_REAL_ORG}=1): mount your settings at {path} (or point "
+            f"GENESYS_REPORTS_CONFIG at them), or set {REQUIRE_REAL_ORG}=0 to serve the sandbox "
+            "on purpose"
+        ],
+    )
+
+
 def _serve(args: argparse.Namespace, path: Path) -> int:
     from app.cleanup import sweep_leftovers
     from app.service.serve import Service
 
     settings = load_settings(path)
+    refuse_sandbox_where_required(settings, path, os.environ)
     sweep_leftovers(settings)  # what a killed run left behind
     return asyncio.run(Service(path, settings, run_now=args.run_now).serve())
 
