@@ -17,6 +17,7 @@ import orjson
 
 from app.delivery.notify import notify
 from app.delivery.publish import DeliveryRun, amend_manifest, deliver
+from app.durations import format_duration
 from app.errors import ReportsError
 from app.genesys.client import GenesysClient
 from app.logs import bind
@@ -61,8 +62,22 @@ async def run_and_deliver(
     progress: Progress | None = None,
 ) -> RunOutcome:
     run_id = uuid.uuid4().hex[:12]
+    limit = report.run_timeout.total_seconds()
     with bind(report=report.name, period=period.label, run_id=run_id):
-        return await _run_and_deliver(settings, report, period, shared, progress, run_id)
+        try:
+            async with asyncio.timeout(limit):
+                return await _run_and_deliver(settings, report, period, shared, progress, run_id)
+        except TimeoutError:
+            # The run was cancelled inside (the same clean-up as SIGTERM); only the deadline's
+            # own TimeoutError lands here, since _run_and_deliver turns every other failure
+            # into a failed outcome.
+            return _failed(
+                report,
+                period,
+                run_id,
+                f"cancelled after run_timeout ({format_duration(report.run_timeout)}); nothing "
+                "partial was kept, the period is left for the next run",
+            )
 
 
 async def _run_and_deliver(

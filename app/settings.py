@@ -460,6 +460,8 @@ class S3Settings(Strict):
     region: str = "us-east-1"
     endpoint_url: str | None = None
     presign_expiry: PositiveDuration = timedelta(days=1)
+    # The longest one S3 call (an upload with its retries included) may take.
+    call_timeout: PositiveDuration = timedelta(minutes=10)
     key_template: str = "{prefix}{report}/{period}/{file}"
     server_side_encryption: Literal["AES256", "aws:kms"] = "AES256"
     kms_key_id: str | None = None
@@ -695,6 +697,9 @@ class ReportSettings(Strict):
     # A name like "=HYPERLINK(...)" from Genesys must not run as a formula in a spreadsheet.
     neutralise_formulas: bool = True
     link_expiry: PositiveDuration | None = None  # overrides storage.s3.presign_expiry
+    # A run still going after this is cancelled cleanly, as SIGTERM would: nothing partial is
+    # kept, and the period stays open for the next run or catch-up.
+    run_timeout: PositiveDuration = timedelta(hours=4)
     notify: list[NotifySettings] = []
 
     @property

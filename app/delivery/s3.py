@@ -9,6 +9,7 @@ what was being done.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -62,11 +63,41 @@ class Uploaded:
     version_id: str | None = None
 
 
+class _Deadlines:
+    """The S3 client with a total deadline on every call: botocore bounds each attempt's
+    connect and read, not a call that keeps retrying or trickling, so one stuck call could
+    otherwise hold a run (and the period) for ever."""
+
+    def __init__(self, client: Any, seconds: float, bucket: str) -> None:
+        self._client = client
+        self._seconds = seconds
+        self._bucket = bucket
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                async with asyncio.timeout(self._seconds):
+                    return await attribute(*args, **kwargs)
+            except TimeoutError:
+                key = kwargs.get("Key")
+                where = f"s3://{self._bucket}/{key}" if key else f"bucket {self._bucket}"
+                raise DeliveryError(
+                    f"S3 {name} of {where} took longer than storage.s3.call_timeout "
+                    f"({self._seconds:.0f} s)"
+                ) from None
+
+        return call
+
+
 class S3Destination:
     """Thin, typed wrapper over one aioboto3 S3 client."""
 
     def __init__(self, client: Any, settings: S3Settings) -> None:
-        self._s3 = client
+        self._s3 = _Deadlines(client, settings.call_timeout.total_seconds(), settings.bucket)
         self.settings = settings
         self.bucket = settings.bucket
 
@@ -148,7 +179,7 @@ class S3Destination:
                 MultipartUpload={"Parts": parts},
             )
         except BaseException:
-            with contextlib.suppress(ClientError, BotoCoreError):
+            with contextlib.suppress(ClientError, BotoCoreError, DeliveryError):
                 await self._s3.abort_multipart_upload(
                     Bucket=self.bucket, Key=key, UploadId=upload_id
                 )
