@@ -287,6 +287,11 @@ class GenesysSettings(Strict):
     job_poll_interval: PositiveDuration = timedelta(seconds=1)
     job_timeout: PositiveDuration = timedelta(minutes=30)
     job_page_size: int = Field(default=1000, ge=1, le=10_000)
+    # Genesys limits concurrent detail jobs per org and their submission rate
+    # (lmt.an.cnvr.details.jobs.concurrent.access.max, ...jobs.rate.per.second): a backfill
+    # keeps this many jobs open at once and submits at most this many a second.
+    max_concurrent_jobs: int = Field(default=2, ge=1, le=100)
+    job_submissions_per_second: float = Field(default=1.0, gt=0, le=100)
     # Results one detail query pages through before its window is split (Genesys does not say
     # where paging ends; the sandbox's limits.max_results is the same 100,000).
     max_query_results: int = Field(default=100_000, ge=1)
@@ -407,6 +412,9 @@ class JobSettings(Strict):
     availability_lag: Duration = timedelta(hours=2)
     default_page_size: int = Field(default=1000, ge=1)
     max_page_size: int = Field(default=10_000, ge=1)
+    # Jobs QUEUED or PENDING at once before a submission is answered 429, as Genesys does
+    # (lmt.an.cnvr.details.jobs.concurrent.access.max; its real value is not published).
+    max_concurrent: int = Field(default=5, ge=1)
 
     @model_validator(mode="after")
     def _default_within_cap(self) -> JobSettings:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from aiolimiter import AsyncLimiter
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -97,6 +98,9 @@ class WindowFetcher:
         # Windows in flight at once: enough to keep the request cap busy, few enough that
         # buffered pages stay small whatever the period's length.
         self._windows_in_flight = asyncio.Semaphore(max(2, genesys.max_concurrency))
+        # Genesys' per-org limits on detail jobs: open at once, and submitted per second.
+        self._jobs_open = asyncio.Semaphore(genesys.max_concurrent_jobs)
+        self._job_submissions = AsyncLimiter(1, 1 / genesys.job_submissions_per_second)
 
     def _spool(self) -> WindowSpool:
         self._count += 1
@@ -171,16 +175,20 @@ class WindowFetcher:
         )
         async for attempt in retrying:
             with attempt:
-                await self._spool_pages(
-                    job_pages(
-                        self._client,
-                        job_query(self._report.filters, window),
-                        page_size=self._genesys.job_page_size,
-                        poll=poll,
-                        give_up_after=self._genesys.job_timeout.total_seconds(),
-                        what=what,
+                # Held from submission to deletion: the job counts against the org's limit
+                # until it is deleted.
+                async with self._jobs_open:
+                    await self._job_submissions.acquire()
+                    await self._spool_pages(
+                        job_pages(
+                            self._client,
+                            job_query(self._report.filters, window),
+                            page_size=self._genesys.job_page_size,
+                            poll=poll,
+                            give_up_after=self._genesys.job_timeout.total_seconds(),
+                            what=what,
+                        )
                     )
-                )
 
     async def _spool_pages(self, pages: AsyncGenerator[Page, None]) -> None:
         """Spool every page of one window; on any failure the partial spool is deleted."""

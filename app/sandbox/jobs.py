@@ -60,6 +60,10 @@ class JobStore:
             del self.jobs[old.job_id]
         self.jobs[job.job_id] = job
 
+    def running(self) -> int:
+        """Jobs QUEUED or PENDING: what the concurrency limit counts."""
+        return sum(1 for j in self.jobs.values() if j.state() in {"QUEUED", "PENDING"})
+
     def get(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)
 

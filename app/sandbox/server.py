@@ -470,6 +470,18 @@ class Sandbox:
         if isinstance(parsed, web.Response):
             return parsed
         body, query = parsed
+        limit = self.settings.jobs.max_concurrent
+        if self.jobs.running() >= limit:
+            request[CONTEXT].record.detail["refused"] = "concurrent jobs"
+            return error_response(
+                request,
+                429,
+                "too.many.requests.retry.after",
+                f"The maximum of [{limit}] concurrent analytics detail jobs is reached "
+                "(lmt.an.cnvr.details.jobs.concurrent.access.max). Retry the request in [1] "
+                "seconds",
+                headers={"Retry-After": "1"},
+            )
         delay = self.settings.jobs.delay.total_seconds()
         job = Job(
             job_id=new_job_id(),
