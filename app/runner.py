@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import aiohttp
 import orjson
 
+from app.claims import PeriodBusyError, period_claim
 from app.delivery.notify import notify
 from app.delivery.publish import DeliveryRun, amend_manifest, deliver
 from app.durations import format_duration
-from app.errors import ReportsError
+from app.errors import DeliveryError, ReportsError
 from app.genesys.client import GenesysClient
 from app.logs import bind
 from app.models import Period
@@ -65,8 +66,27 @@ async def run_and_deliver(
     limit = report.run_timeout.total_seconds()
     with bind(report=report.name, period=period.label, run_id=run_id):
         try:
-            async with asyncio.timeout(limit):
-                return await _run_and_deliver(settings, report, period, shared, progress, run_id)
+            async with period_claim(
+                settings.service.state_directory,
+                report.name,
+                period.label,
+                run_id=run_id,
+                run_timeout=report.run_timeout,
+                dest=shared.delivery.dest if shared.delivery is not None else None,
+            ):
+                async with asyncio.timeout(limit):
+                    return await _run_and_deliver(
+                        settings, report, period, shared, progress, run_id
+                    )
+        except PeriodBusyError as busy:
+            log.warning("report %s, period %s not run: %s", report.name, period.label, busy)
+            return RunOutcome(
+                report=report.name,
+                period=period,
+                run_id=run_id,
+                status="skipped",
+                error=REDACTOR(str(busy)),
+            )
         except TimeoutError:
             # The run was cancelled inside (the same clean-up as SIGTERM); only the deadline's
             # own TimeoutError lands here, since _run_and_deliver turns every other failure
@@ -78,6 +98,8 @@ async def run_and_deliver(
                 f"cancelled after run_timeout ({format_duration(report.run_timeout)}); nothing "
                 "partial was kept, the period is left for the next run",
             )
+        except (DeliveryError, OSError) as exc:  # the claim itself could not be made
+            return _failed(report, period, run_id, f"could not claim the period: {exc}")
 
 
 async def _run_and_deliver(

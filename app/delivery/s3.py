@@ -222,6 +222,46 @@ class S3Destination:
                 return None
             raise self._fail("reading", key, error) from error
 
+    async def put_if_absent(self, key: str, body: bytes) -> str | None:
+        """Create a small object only if there is none (``If-None-Match: *``): its ETag, or
+        None when one exists already."""
+        try:
+            response = await self._s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                IfNoneMatch="*",
+                ContentType="application/json",
+                **self._encryption(),
+            )
+        except (ClientError, BotoCoreError) as error:
+            if error_code(error) in _PRECONDITION:
+                return None
+            raise self._fail("creating", key, error) from error
+        return str(response.get("ETag", ""))
+
+    async def read_with_etag(self, key: str) -> tuple[bytes, str] | None:
+        """A small object's bytes and ETag, or None when there is no such object."""
+        try:
+            response = await self._s3.get_object(Bucket=self.bucket, Key=key)
+            async with response["Body"] as body:
+                return bytes(await body.read()), str(response.get("ETag", ""))
+        except (ClientError, BotoCoreError) as error:
+            if _missing(error):
+                return None
+            raise self._fail("reading", key, error) from error
+
+    async def delete_if_match(self, key: str, etag: str) -> bool:
+        """Delete the object only if it is still the one with ``etag``; False when it is not
+        (or is gone)."""
+        try:
+            await self._s3.delete_object(Bucket=self.bucket, Key=key, IfMatch=etag)
+        except (ClientError, BotoCoreError) as error:
+            if error_code(error) in _PRECONDITION or _missing(error):
+                return False
+            raise self._fail("deleting", key, error) from error
+        return True
+
     async def delete(self, key: str) -> None:
         try:
             await self._s3.delete_object(Bucket=self.bucket, Key=key)
@@ -260,6 +300,9 @@ class S3Destination:
 
 S3_ATTEMPTS = 6
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+_PRECONDITION = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 
 
 def _missing(error: ClientError | BotoCoreError) -> bool:

@@ -91,7 +91,8 @@ class RunOutcome:
     report: str
     period: Period
     run_id: str
-    status: Literal["succeeded", "failed"]
+    # "skipped": another process or replica was running the same period (claims.py).
+    status: Literal["succeeded", "failed", "skipped"]
     files: list[tuple[ExportedFile, Path]] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
     manifest_path: Path | None = None

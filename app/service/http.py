@@ -100,7 +100,7 @@ class ServiceMetrics:
         no longer configured are dropped (a SIGHUP may remove one)."""
         names = set(reports)
         for name in names:
-            for status in ("succeeded", "failed", "cancelled"):
+            for status in ("succeeded", "failed", "skipped", "cancelled"):
                 self.runs.labels(name, status)
             self.running.labels(name)
         for gauge in (self.running, self.last_succeeded, self.last_success, self.next_fire):
@@ -116,8 +116,8 @@ class ServiceMetrics:
         self.duration.labels(report).observe(seconds)
         status = outcome.status if outcome is not None else "cancelled"
         self.runs.labels(report, status).inc()
-        if outcome is None:
-            return
+        if outcome is None or outcome.status == "skipped":
+            return  # another process ran the period: says nothing of this report's health
         self.last_succeeded.labels(report).set(1 if outcome.status == "succeeded" else 0)
         if outcome.status != "succeeded":
             return

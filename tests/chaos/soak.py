@@ -560,6 +560,7 @@ class Soak:
             {
                 # Fault-free: a generous timeout, so a busy event loop cannot fail it.
                 "genesys": genesys_section(self.options, sandbox.base_url, request_timeout=60),
+                "service": {"state_directory": str(root / "state")},
                 "storage": {
                     "kind": "local",
                     "directory": str(root / "reports"),
@@ -654,6 +655,8 @@ class Soak:
         settings = Settings.model_validate(
             {
                 "genesys": genesys_section(self.options, lane.sandbox.base_url),
+                # Each run is its own deployment: its own claims on its periods.
+                "service": {"state_directory": str(root / "state")},
                 "storage": {
                     "kind": "s3",
                     "directory": str(storage),

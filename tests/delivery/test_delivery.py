@@ -252,10 +252,13 @@ def test_a_full_run_prints_working_links(
             assert entry["url_expires_at"].endswith("Z")
 
 
-def test_the_s3_server_stopped_mid_run_fails_the_run_and_keeps_local_files(
+def test_an_s3_server_that_is_gone_fails_the_run_before_any_work(
     tmp_path: Path, s3_bucket: str, s3_user: Credentials
 ) -> None:
-    # An endpoint where no S3 server listens any more: what a run sees after it stopped.
+    # An endpoint where no S3 server listens any more. The run's first S3 call is the
+    # period's lease (issue 13, item 8), so it fails at once, naming the cause, instead of
+    # fetching a report it cannot deliver. (An upload failing midway keeps the local copies:
+    # test_an_upload_failing_midway_leaves_no_remote_manifest.)
     from tests.s3server import running_server
 
     with running_server() as gone:
@@ -277,9 +280,10 @@ def test_the_s3_server_stopped_mid_run_fails_the_run_and_keeps_local_files(
         check=False,
     )
     assert result.returncode == 1
-    assert "local copies are kept in" in result.stderr
-    kept = [p for p in (tmp_path / "reports").rglob("*") if p.is_file()]
-    assert any(p.suffix == ".csv" for p in kept)
+    assert "could not claim the period" in result.stderr
+    assert "Could not connect to the endpoint URL" in result.stderr
+    reports = tmp_path / "reports"
+    assert not reports.exists() or not [p for p in reports.rglob("*") if p.is_file()]
 
 
 async def test_large_files_go_up_in_parts_with_checksums(

@@ -18,14 +18,16 @@ from tests.s3server import Credentials, S3Server
 
 
 class _PutWatcher(FaultyS3Proxy):
-    """Sets ``put_arrived`` when the first signed PUT (an upload) reaches the proxy."""
+    """Sets ``put_arrived`` when the first signed PUT of an upload reaches the proxy."""
 
     def __init__(self, upstream: str, settings: S3FaultSettings) -> None:
         super().__init__(upstream, settings)
         self.put_arrived = asyncio.Event()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if request.method == "PUT" and "Authorization" in request.headers:
+        # The period's lease (a PUT too) comes before the report's first upload.
+        upload = "/.leases/" not in request.path
+        if request.method == "PUT" and "Authorization" in request.headers and upload:
             self.put_arrived.set()
         return await super().handle(request)
 
@@ -34,7 +36,8 @@ async def test_a_run_cancelled_mid_upload_leaves_the_period_not_done(
     tmp_path: Path, s3_server: S3Server, s3_bucket: str, s3_user: Credentials
 ) -> None:
     # The first upload stalls far longer than the test waits: the cancellation comes first.
-    faults = S3FaultSettings(script={"PUT": ["stall"]}, stall_seconds=120)
+    # The lease's PUT goes through; the upload after it stalls.
+    faults = S3FaultSettings(script={"PUT": ["ok", "stall"]}, stall_seconds=120)
     proxy = _PutWatcher(s3_server.endpoint, faults)
     async with proxy.serving():
         settings = _settings(tmp_path, s3_server, s3_bucket, s3_user, endpoint_url=proxy.base_url)

@@ -16,7 +16,8 @@ from tests.s3server import Credentials, S3Server
 async def test_a_stalled_upload_fails_after_call_timeout(
     tmp_path: Path, s3_server: S3Server, s3_bucket: str, s3_user: Credentials
 ) -> None:
-    faults = S3FaultSettings(script={"PUT": ["stall"]}, stall_seconds=60)
+    # The period's lease goes through; the first upload stalls.
+    faults = S3FaultSettings(script={"PUT": ["ok", "stall"]}, stall_seconds=60)
     async with FaultyS3Proxy(s3_server.endpoint, faults).serving() as proxy:
         settings = _settings(
             tmp_path,
