@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from app.delivery.notify import notify
 from app.settings import NotifySettings
 
 REPO = Path(__file__).resolve().parents[2]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MANIFEST: dict[str, Any] = {
     "report": "queue-daily",
     "period": {"label": "2024-05-01"},
@@ -37,6 +39,22 @@ MANIFEST: dict[str, Any] = {
 }
 
 
+@contextlib.asynccontextmanager
+async def _listening(route: str, hook: Handler) -> AsyncIterator[str]:
+    """``hook`` answering POSTs to ``route`` on 127.0.0.1 for the block; yields host:port."""
+    app = web.Application()
+    app.router.add_post(route, hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
 @pytest.fixture
 async def receiver() -> AsyncIterator[tuple[str, list[dict[str, Any]], list[int]]]:
     """A webhook on 127.0.0.1 that records bodies and answers a scripted list of statuses."""
@@ -47,15 +65,8 @@ async def receiver() -> AsyncIterator[tuple[str, list[dict[str, Any]], list[int]
         received.append(await request.json())
         return web.Response(status=statuses.pop(0) if statuses else 200)
 
-    app = web.Application()
-    app.router.add_post("/hook/{secret}", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}/hook/s3cr3t-token-part", received, statuses
-    await runner.cleanup()
+    async with _listening("/hook/{secret}", hook) as address:
+        yield f"http://{address}/hook/s3cr3t-token-part", received, statuses
 
 
 async def test_json_and_slack_notifications(
@@ -126,15 +137,8 @@ async def redirector() -> AsyncIterator[tuple[str, list[str]]]:
             raise web.HTTPTemporaryRedirect("/elsewhere")
         return web.Response(status=200)
 
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield f"http://user:hunter2-password@{host}:{port}/hook", hits
-    await runner.cleanup()
+    async with _listening("/{tail:.*}", hook) as address:
+        yield f"http://user:hunter2-password@{address}/hook", hits
 
 
 async def test_a_redirect_is_not_followed_and_the_target_is_scheme_and_host_only(
