@@ -35,7 +35,7 @@ from app.periods import parse_instant
 
 log = logging.getLogger(__name__)
 
-LEASE_MARGIN = timedelta(minutes=10)  # beyond run_timeout: the run's own clean-up
+LEASE_MARGIN = timedelta(minutes=10)  # beyond run_timeout: the run's own clean-up (default)
 
 
 class PeriodBusyError(ReportsError):
@@ -77,16 +77,18 @@ class Lease:
         self._run_id = run_id
         self._lifetime = lifetime
         self._etag: str | None = None
+        self._expires = datetime.now(UTC) + lifetime
 
     def _body(self) -> bytes:
         now = datetime.now(UTC)
+        self._expires = now + self._lifetime
         return orjson.dumps(
             {
                 "run_id": self._run_id,
                 "host": socket.gethostname(),
                 "pid": os.getpid(),
                 "taken_at": iso_utc(now),
-                "expires_at": iso_utc(now + self._lifetime),
+                "expires_at": iso_utc(self._expires),
             }
         )
 
@@ -117,6 +119,7 @@ class Lease:
             if etag is None:
                 raise PeriodBusyError(f"{self._where()} was just leased by another replica")
         self._etag = etag
+        log.info("%s: leased until %s", self._where(), iso_utc(self._expires))
 
     async def release(self) -> None:
         if self._etag is None:
@@ -161,6 +164,7 @@ async def period_claim(
     run_id: str,
     run_timeout: timedelta,
     dest: Any | None = None,
+    lease_margin: timedelta = LEASE_MARGIN,
 ) -> AsyncIterator[None]:
     """Both claims for the block: the lock file, then (in S3 mode) the lease."""
     with local_lock(state_directory, report, label):
@@ -170,7 +174,7 @@ async def period_claim(
                 dest,
                 lease_key(dest.settings.prefix, report, label),
                 run_id=run_id,
-                lifetime=run_timeout + LEASE_MARGIN,
+                lifetime=run_timeout + lease_margin,
             )
             await lease.take()
         try:

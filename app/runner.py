@@ -11,18 +11,20 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import aiohttp
 import orjson
 
 from app.claims import PeriodBusyError, period_claim
 from app.delivery.notify import notify
-from app.delivery.publish import DeliveryRun, amend_manifest, deliver
+from app.delivery.publish import DeliveryRun, amend_manifest, deliver, report_key
 from app.durations import format_duration
 from app.errors import DeliveryError, ReportsError
 from app.genesys.client import GenesysClient
 from app.logs import bind
-from app.models import Period
+from app.models import Period, iso_utc
+from app.periods import parse_instant
 from app.pipeline.export import MANIFEST_NAME
 from app.pipeline.run import Progress, RunOutcome, output_directory, run_report
 from app.redact import REDACTOR
@@ -61,7 +63,16 @@ async def run_and_deliver(
     shared: Resources,
     *,
     progress: Progress | None = None,
+    answers: datetime | None = None,
 ) -> RunOutcome:
+    """Run and deliver one period, holding its claims (claims.py) for the whole run.
+
+    ``answers``: the instant of the trigger this run answers (a scheduled fire, SIGUSR1),
+    recorded in the manifest. A delivery of the period for a trigger within ``TRIGGER_GRACE``
+    of it (another replica got the same fire or signal first) answers it too: the run is
+    skipped then, so replicas sharing a bucket deliver each triggered period once, while a
+    later trigger always runs again.
+    """
     run_id = uuid.uuid4().hex[:12]
     limit = report.run_timeout.total_seconds()
     with bind(report=report.name, period=period.label, run_id=run_id):
@@ -73,10 +84,15 @@ async def run_and_deliver(
                 run_id=run_id,
                 run_timeout=report.run_timeout,
                 dest=shared.delivery.dest if shared.delivery is not None else None,
+                lease_margin=settings.service.lease_margin,
             ):
+                if answers is not None:
+                    done = await _delivered_since(settings, report, period, shared, answers)
+                    if done is not None:
+                        raise PeriodBusyError(done)
                 async with asyncio.timeout(limit):
                     return await _run_and_deliver(
-                        settings, report, period, shared, progress, run_id
+                        settings, report, period, shared, progress, run_id, answers
                     )
         except PeriodBusyError as busy:
             log.warning("report %s, period %s not run: %s", report.name, period.label, busy)
@@ -102,6 +118,39 @@ async def run_and_deliver(
             return _failed(report, period, run_id, f"could not claim the period: {exc}")
 
 
+# Triggers of two replicas this close are one trigger (a schedule's fire, one SIGUSR1 sent to
+# both): clock skew and signal delivery, never two runs a person asked for.
+TRIGGER_GRACE = timedelta(seconds=5)
+
+
+async def _delivered_since(
+    settings: Settings, report: ReportSettings, period: Period, shared: Resources, since: datetime
+) -> str | None:
+    """Why the period needs no run for a trigger at ``since``, or None: its manifest (in S3
+    when delivering there) was made for a trigger within ``TRIGGER_GRACE`` of ``since``."""
+    if shared.delivery is not None:
+        dest = shared.delivery.dest
+        body = await dest.read(report_key(dest.settings, report.name, period.label, MANIFEST_NAME))
+    else:
+        try:
+            body = (output_directory(settings, report, period) / MANIFEST_NAME).read_bytes()
+        except OSError:
+            body = None
+    if body is None:
+        return None
+    try:
+        manifest = orjson.loads(body)
+        trigger = parse_instant(str(manifest["trigger_at"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None  # no trigger recorded (a manual run, a catch-up): not this trigger's
+    if abs(trigger - since) > TRIGGER_GRACE:
+        return None
+    return (
+        f"already delivered for this trigger ({iso_utc(since)}) by run "
+        f"{manifest.get('run_id')}, triggered at {iso_utc(trigger)}"
+    )
+
+
 async def _run_and_deliver(
     settings: Settings,
     report: ReportSettings,
@@ -109,12 +158,19 @@ async def _run_and_deliver(
     shared: Resources,
     progress: Progress | None,
     run_id: str,
+    trigger: datetime | None = None,
 ) -> RunOutcome:
     if shared.delivery is not None:
         shared.delivery.bucket_checks = None  # checked afresh for every run
     try:
         outcome = await run_report(
-            settings, report, period, shared.client, progress=progress, run_id=run_id
+            settings,
+            report,
+            period,
+            shared.client,
+            progress=progress,
+            run_id=run_id,
+            trigger=trigger,
         )
         if shared.delivery is not None and outcome.manifest_path is not None:
             outcome.manifest = await deliver(

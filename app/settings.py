@@ -908,6 +908,8 @@ class ServiceSettings(Strict):
     misfire_grace: PositiveDuration = timedelta(minutes=10)
     catch_up: Duration = timedelta(days=7)
     rerun_provisional: bool = False
+    # A period's S3 lease lasts the report's run_timeout and this much more (claims.py).
+    lease_margin: PositiveDuration = timedelta(minutes=10)
     # host:port for GET /healthz and /metrics (Prometheus); unset, no HTTP listener.
     listen: str | None = None
 

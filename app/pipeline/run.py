@@ -158,8 +158,11 @@ async def run_report(
     *,
     progress: Progress | None = None,
     run_id: str | None = None,
+    trigger: datetime | None = None,
 ) -> RunOutcome:
-    """Run one report for one period; raises on failure (nothing is committed then)."""
+    """Run one report for one period; raises on failure (nothing is committed then).
+    ``trigger``: the scheduled fire or SIGUSR1 this run answers, recorded in the manifest so a
+    replica that got the same trigger can tell (runner.py)."""
     progress = progress or Progress()
     run_id = run_id or uuid.uuid4().hex[:12]
     started = datetime.now(UTC)
@@ -221,6 +224,7 @@ async def run_report(
             if facts_file is not None:
                 files.append(facts_file)
             manifest = _manifest(
+                trigger=trigger,
                 completeness=completeness,
                 report=report,
                 period=period,
@@ -487,6 +491,7 @@ async def _write_exports(
 
 def _manifest(
     *,
+    trigger: datetime | None,
     completeness: str,
     report: ReportSettings,
     period: Period,
@@ -529,6 +534,7 @@ def _manifest(
         "period": period_document(period),
         "started_at": iso_utc(started),
         "finished_at": iso_utc(datetime.now(UTC)),
+        "trigger_at": iso_utc(trigger) if trigger is not None else None,
         "fetch": strategy,
         "counts": {
             "conversations": tallies["conversations"],

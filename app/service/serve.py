@@ -145,12 +145,13 @@ class Service:
         report = self._report(name)
         if report is not None:
             log.info("scheduled fire of %s", name)
-            await self._catch_up(report, include_latest=True)
+            await self._catch_up(report, include_latest=True, trigger=datetime.now(UTC))
 
     def _on_demand(self) -> None:
         log.info("SIGUSR1: running every report's latest period now")
+        trigger = datetime.now(UTC)
         for report in self.settings.reports:
-            self._spawn(self._run_latest(report))
+            self._spawn(self._run_latest(report, trigger))
 
     def _reload(self) -> None:
         try:
@@ -183,11 +184,13 @@ class Service:
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
 
-    async def _run_latest(self, report: ReportSettings) -> None:
-        period = report_period(report.period, datetime.now(UTC), report.timezone, report.delay)
-        await self._run(report, period, reason="on demand")
+    async def _run_latest(self, report: ReportSettings, trigger: datetime) -> None:
+        period = report_period(report.period, trigger, report.timezone, report.delay)
+        await self._run(report, period, reason="on demand", answers=trigger)
 
-    async def _catch_up(self, report: ReportSettings, *, include_latest: bool) -> None:
+    async def _catch_up(
+        self, report: ReportSettings, *, include_latest: bool, trigger: datetime | None = None
+    ) -> None:
         """Run the missing periods, oldest first; with ``include_latest`` the latest always."""
         now = datetime.now(UTC)
         periods = recent_periods(report, now, self.settings.service.catch_up)
@@ -196,7 +199,7 @@ class Service:
                 return
             latest = index == len(periods) - 1
             if latest and include_latest:
-                await self._run(report, period, reason="schedule")
+                await self._run(report, period, reason="schedule", answers=trigger)
                 continue
             try:
                 done = await self._done(report, period)
@@ -237,7 +240,14 @@ class Service:
         except (orjson.JSONDecodeError, AttributeError):
             return False  # unreadable: run it again rather than trust it
 
-    async def _run(self, report: ReportSettings, period: Period, *, reason: str) -> None:
+    async def _run(
+        self,
+        report: ReportSettings,
+        period: Period,
+        *,
+        reason: str,
+        answers: datetime | None = None,
+    ) -> None:
         async with self._lock(report.name):
             if self._stop.is_set() or self._shared is None:
                 return
@@ -247,7 +257,9 @@ class Service:
             started = time.monotonic()
             outcome: RunOutcome | None = None
             try:
-                outcome = await run_and_deliver(self.settings, report, period, self._shared)
+                outcome = await run_and_deliver(
+                    self.settings, report, period, self._shared, answers=answers
+                )
             finally:
                 self._running.pop(report.name, None)
                 self.metrics.run_finished(report.name, outcome, time.monotonic() - started)

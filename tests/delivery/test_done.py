@@ -105,7 +105,9 @@ async def test_an_s3_that_cannot_be_asked_skips_the_catch_up_not_the_scheduled_r
     service = Service(tmp_path / "settings.yaml", settings)
     ran: list[tuple[str, str]] = []
 
-    async def run(report: ReportSettings, period: Period, *, reason: str) -> None:
+    async def run(
+        report: ReportSettings, period: Period, *, reason: str, answers: datetime | None = None
+    ) -> None:
         ran.append((period.label, reason))
 
     service._run = run  # type: ignore[method-assign]  # which periods would run, not the runs
