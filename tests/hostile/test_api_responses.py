@@ -663,3 +663,16 @@ async def test_a_response_over_max_response_bytes_is_a_clear_error(
     error = await harness.fails()
     assert "genesys.max_response_bytes" in str(error) and "65536" in str(error)
     assert len(harness.connected.sandbox.requests("details_query")) == 1  # final, not retried
+
+
+async def test_a_response_aiohttp_cannot_parse_is_classified_not_escaped(harness: Harness) -> None:
+    """A header line past aiohttp's limit raises ClientResponseError, which is neither a
+    connection error nor a payload error: it used to escape the client unnamed."""
+    harness.hostile.reply = lambda payload: web.Response(
+        body=orjson.dumps(payload),
+        content_type="application/json",
+        headers={"X-Huge": "a" * 20_000},
+    )
+    error = await harness.fails()
+    assert isinstance(error, GenesysUnavailableError) and error.cause == "bad_response"
+    assert "the response is not valid HTTP" in str(error) and WINDOW in str(error)
