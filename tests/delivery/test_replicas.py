@@ -17,7 +17,7 @@ import yaml
 from app.periods import parse_instant
 from tests.s3server import Credentials, S3Server
 from tests.service.conftest import stopper
-from tests.service.test_serve import REPO, Served
+from tests.service.test_serve import REPO, Served, _start
 
 __all__ = ["stopper"]
 
@@ -61,22 +61,6 @@ def _config(
     path = root / "settings.yaml"
     path.write_text(yaml.safe_dump(document))
     return path
-
-
-async def _start(config: Path) -> Served:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app",
-        "serve",
-        "--config",
-        str(config),
-        cwd=config.parent,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    return Served(process)
 
 
 def _finished(served: Served) -> list[str]:
