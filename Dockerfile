@@ -9,8 +9,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     GENESYS_REPORTS_CONFIG=/srv/settings.yaml \
     REPORTS_DIRECTORY=/data/reports \
     STATE_DIRECTORY=/data/state \
-    GENESYS_REPORTS_REQUIRE_REAL_ORG=1
+    GENESYS_REPORTS_REQUIRE_REAL_ORG=1 \
+    MPLCONFIGDIR=/tmp/matplotlib
 
+# MPLCONFIGDIR: matplotlib (the HTML report's charts) keeps its font cache there; the home
+# directory is not writable by the service's user.
 # tini forwards SIGTERM/SIGUSR1/SIGHUP to the service and reaps children.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends tini=0.19.0-1+b3 \

@@ -139,7 +139,8 @@ DEFAULT_METRICS: tuple[MetricName, ...] = (
 _MAX_EXPRESSION = 1000  # characters: a report metric is a formula, not a program
 # Functions a custom metric expression may call.
 EXPRESSION_FUNCTIONS = ("min", "max", "abs", "round")
-ExportFormat = Literal["csv", "json", "ndjson", "csv.gz", "json.gz", "ndjson.gz"]
+# html: a page with headline figures, charts and the table; xlsx: an Excel workbook.
+ExportFormat = Literal["csv", "json", "ndjson", "csv.gz", "json.gz", "ndjson.gz", "html", "xlsx"]
 FORMATS: tuple[str, ...] = get_args(ExportFormat)
 FaultKind = Literal[
     "429",
@@ -644,10 +645,11 @@ def _unknown_names(expression: str, known: Collection[str]) -> list[str]:
 
 
 class NotifySettings(Strict):
-    """A webhook told when a report is delivered (Slack-compatible with ``format: slack``)."""
+    """A webhook told when a report is delivered: a JSON summary, a Slack message (Block Kit)
+    or a Microsoft Teams message (an Adaptive Card), each with the headline figures."""
 
     url: SecretStr
-    format: Literal["json", "slack"] = "json"
+    format: Literal["json", "slack", "teams"] = "json"
     attempts: int = Field(default=3, ge=1, le=10)
 
     @field_validator("url")

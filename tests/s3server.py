@@ -245,6 +245,23 @@ def session_server() -> Iterator[S3Server]:
 # --------------------------------------------------------------------------- users and buckets
 
 
+def storage_section(directory: Path, server: S3Server, bucket: str, **s3: Any) -> dict[str, Any]:
+    """A settings file's ``storage`` for delivery to ``bucket``, the credentials taken from
+    ``GR_TEST_KEY`` and ``GR_TEST_SECRET`` (a CLI run's environment), never the file."""
+    return {
+        "kind": "s3",
+        "directory": str(directory),
+        "s3": {
+            "bucket": bucket,
+            "region": server.region,
+            "endpoint_url": server.endpoint,
+            "access_key_id": "${GR_TEST_KEY}",
+            "secret_access_key": "${GR_TEST_SECRET}",
+            **s3,
+        },
+    }
+
+
 def unique_name(prefix: str) -> str:
     """A fresh name, valid for a bucket or an IAM user (lower case, 3-63 characters)."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"

@@ -1,4 +1,4 @@
-"""Notifications: a JSON summary of a delivered report POSTed to webhooks.
+"""Notifications: a delivered report's message (messages.py) POSTed to webhooks.
 
 A notification is a courtesy, not part of the report: a failed one is retried a few times,
 logged, and recorded in the manifest, and never fails the run. Webhook URLs often carry a
@@ -19,6 +19,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from app.delivery.messages import MESSAGES
 from app.redact import REDACTOR, without_urls
 from app.settings import NotifySettings
 from app.urls import origin
@@ -34,40 +35,6 @@ class _Refused(Exception):
     """Final: the target answered in a way another attempt will not change."""
 
 
-def summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """What a notification says: the report, the period, its links and when they expire."""
-    return {
-        "report": manifest.get("report"),
-        "period": manifest.get("period"),
-        "status": manifest.get("status"),
-        "completeness": manifest.get("completeness"),
-        "conversations": manifest.get("counts", {}).get("conversations"),
-        "files": [
-            {
-                "name": f.get("name"),
-                "format": f.get("format"),
-                "url": f.get("url"),
-                "url_expires_at": f.get("url_expires_at"),
-            }
-            for f in manifest.get("files", [])
-        ],
-    }
-
-
-def slack_text(document: Mapping[str, Any]) -> str:
-    period = document.get("period") or {}
-    lines = [f"*{document.get('report')}* for {period.get('label')} is ready"]
-    for entry in document.get("files", []):
-        target = entry.get("url")
-        name = entry.get("name")
-        lines.append(
-            f"• <{target}|{name}> (link expires {entry.get('url_expires_at')})"
-            if target
-            else f"• {name}"
-        )
-    return "\n".join(lines)
-
-
 def _where(url: str) -> str:
     # Scheme and host only: a user, password, path or query may hold the webhook's secret.
     return origin(url)
@@ -77,14 +44,11 @@ async def notify(
     http: aiohttp.ClientSession, targets: list[NotifySettings], manifest: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     """Send to every target; returns one ``{target, ok, detail}`` record per target."""
-    document = summary(manifest)
     results = []
     for target in targets:
         url = target.url.get_secret_value()
         REDACTOR.add(url)
-        payload: dict[str, Any] = dict(document)
-        if target.format == "slack":
-            payload = {"text": slack_text(document)}
+        payload = MESSAGES[target.format](manifest)
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(target.attempts),

@@ -38,7 +38,17 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "json": "application/json",
     "ndjson": "application/x-ndjson",
+    "html": "text/html; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+# Opened in the browser from its link rather than downloaded.
+INLINE_EXTENSIONS = frozenset({"html"})
+
+
+def content_disposition(name: str) -> str:
+    """``inline`` for a page the link should open, ``attachment`` (a download) otherwise."""
+    kind = "inline" if name.rsplit(".", 1)[-1] in INLINE_EXTENSIONS else "attachment"
+    return f'{kind}; filename="{name}"'
 
 
 def content_type(name: str) -> str:
@@ -119,7 +129,7 @@ class S3Destination:
     async def upload(self, path: Path, key: str, *, metadata: Mapping[str, str]) -> Uploaded:
         extra: dict[str, Any] = {
             "ContentType": content_type(path.name),
-            "ContentDisposition": f'attachment; filename="{path.name}"',
+            "ContentDisposition": content_disposition(path.name),
             "Metadata": dict(metadata),
             **self._encryption(),
         }

@@ -21,6 +21,7 @@ from app.pipeline.metrics import (
     group_ids,
     percentile,
     ratio,
+    rollup,
     seconds,
     seconds_per,
     table_columns,
@@ -82,6 +83,16 @@ class _Group:
         # Signed 64-bit: 8 bytes per handled conversation instead of a 28-byte int object.
         self.handle_values = array("q")
         self.wrapup_codes: set[str] = set()
+
+    def merge(self, other: _Group) -> None:
+        """Add another group's conversations (a rollup): each conversation is in one group,
+        so every running sum simply adds up."""
+        for name in self.__slots__:
+            mine = getattr(self, name)
+            if isinstance(mine, int):
+                setattr(self, name, mine + getattr(other, name))
+        self.handle_values.extend(other.handle_values)
+        self.wrapup_codes |= other.wrapup_codes
 
     def add_ended(self, facts: Facts, service_level_ms: int) -> None:
         self.ended += 1
@@ -183,6 +194,17 @@ class Aggregator:
             groups = {(): _Group()}
         values = ((key, _metric_values(group, wrapup_names)) for key, group in groups.items())
         return table_rows(self._group_by, values, metrics, custom_metrics, names)
+
+    def rollup(
+        self,
+        keep: Sequence[str],
+        media_settings: Mapping[str, Any] | None = None,
+    ) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+        """The groups merged over every dimension but ``keep``, each with its unrounded §4
+        metrics, sorted by key; ``keep=()`` is the whole period (the headline figures)."""
+        return rollup(
+            self._group_by, self._groups, keep, _Group, lambda group: _metric_values(group, {})
+        )
 
 
 def _key_function(group_by: tuple[str, ...]) -> Callable[[Facts], tuple[Any, ...]]:

@@ -49,13 +49,14 @@ __all__ = [
     "file_name",
     "neutral_text",
     "replace_file",
+    "write_bytes",
     "write_csv",
     "write_json",
 ]
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("csv", "json", "ndjson", "csv.gz", "json.gz", "ndjson.gz")
+FORMATS = ("csv", "json", "ndjson", "csv.gz", "json.gz", "ndjson.gz", "html", "xlsx")
 MANIFEST_NAME = "manifest.json"
 # Text is gathered into chunks of about this size before each write: big enough that aiofiles'
 # executor round trip is paid rarely, small enough that memory stays flat however long the file.
@@ -125,6 +126,16 @@ async def write_json(
     # orjson holds the GIL while it runs, so a thread would not free the loop; a report
     # document holds aggregated groups, not conversations, and is small.
     data = orjson.dumps(document, default=_json_default, option=orjson.OPT_APPEND_NEWLINE)
+    async with _Sink(path, fmt) as sink:
+        for offset in range(0, len(data), CHUNK_BYTES):
+            await sink.write(data[offset : offset + CHUNK_BYTES])
+        return await sink.finish(rows=rows)
+
+
+async def write_bytes(path: Path, data: bytes, *, fmt: str, rows: int) -> ExportedFile:
+    """A file rendered whole in memory (an HTML page, a workbook), written, fsynced and
+    recorded like every export."""
+    _check_format(fmt, ("html", "xlsx"))
     async with _Sink(path, fmt) as sink:
         for offset in range(0, len(data), CHUNK_BYTES):
             await sink.write(data[offset : offset + CHUNK_BYTES])

@@ -24,6 +24,7 @@ from app.pipeline.metrics import (
     group_ids,
     percentile,
     ratio,
+    rollup,
     seconds,
     seconds_per,
     table_columns,
@@ -172,6 +173,20 @@ class _Group:
         self.pair: tuple[str | None, str | None] | None = None
         self.wrapup_codes: set[str] = set()
 
+    def merge(self, other: _Group) -> None:
+        """Add another group's events (a rollup). Past the first group merged,
+        ``conversations`` is unknown (-1): one conversation may be in both groups."""
+        fresh = self.pair is None and self.conversations == 0
+        self.conversations = other.conversations if fresh else -1
+        self.counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]
+        self.sums = [a + b for a, b in zip(self.sums, other.sums, strict=True)]
+        self.handle_values.extend(other.handle_values)
+        for pair, values in other.answers.items():
+            self.answers.setdefault(pair, array("q")).extend(values)
+        if other.pair is not None:
+            self.pair = other.pair if self.pair in (None, other.pair) else _MIXED
+        self.wrapup_codes |= other.wrapup_codes
+
     def add(self, event: Event) -> None:
         if event.conversation_id != self.last_conversation:
             # The stream gives each conversation's events together, so a change of id is a
@@ -309,6 +324,28 @@ class IntervalAggregator:
         )
         return table_rows(self._group_by, values, metrics, custom_metrics, names)
 
+    def rollup(
+        self,
+        keep: Sequence[str],
+        media_settings: Mapping[str, MediaSettings] | None = None,
+    ) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+        """The groups merged over every dimension but ``keep`` (a subset of ``group_by``),
+        each with its unrounded §3 metrics computed as for a row, sorted by key: ``keep=()``
+        is the whole period in one group (the headline figures). ``conversations`` is None
+        unless nothing was merged (a conversation can be in several groups)."""
+        return rollup(
+            self._group_by,
+            self._groups,
+            keep,
+            _Group,
+            lambda group: _metric_values(
+                group,
+                ServiceTargets(self._service_level, media_settings or {}),
+                self._service_level,
+                {},
+            ),
+        )
+
 
 def _key_function(group_by: tuple[str, ...], zone: ZoneInfo) -> Callable[[Event], tuple[Any, ...]]:
     # On the hot path (once per event): plain tuple indexing, and the local buckets computed
@@ -369,7 +406,7 @@ def _metric_values(
     handle_values = sorted(group.handle_values)
     handle_ms, held_ms = sums[_HANDLE], sums[_HELD]
     return {
-        "conversations": group.conversations,
+        "conversations": group.conversations if group.conversations >= 0 else None,
         "offered": offered,
         "answered": answered,
         "abandoned": abandoned,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
 
 from simpleeval import SimpleEval  # type: ignore[import-untyped]  # ships no type information
 
@@ -18,6 +18,7 @@ from app.settings import GROUP_COLUMNS, METRICS, is_number
 
 __all__ = [
     "NAME_KINDS",
+    "RATIO_METRICS",
     "CustomMetric",
     "chosen_metrics",
     "efficiency_score",
@@ -25,6 +26,7 @@ __all__ = [
     "operand_names",
     "percentile",
     "ratio",
+    "rollup",
     "rounded",
     "seconds",
     "seconds_per",
@@ -43,7 +45,7 @@ NAME_KINDS: dict[str, str] = {
 WRAPUP_KIND = NAME_KINDS["wrapup_code"]
 
 # Output precision; counts are ints and wrapup_codes a list, both left as they are.
-_RATIOS = frozenset(
+RATIO_METRICS = frozenset(
     (
         "abandon_rate",
         "answer_rate",
@@ -55,7 +57,7 @@ _RATIOS = frozenset(
 )
 _DECIMALS: dict[str, int] = {
     **{name: 2 for name in METRICS if name.endswith("_seconds")},
-    **dict.fromkeys(_RATIOS, 4),
+    **dict.fromkeys(RATIO_METRICS, 4),
     "efficiency_score": 2,
 }
 _CUSTOM_DECIMALS = 4
@@ -119,6 +121,41 @@ def table_rows(
             row[name] = expression.output(value)
         rows.append(row)
     return rows
+
+
+class Mergeable(Protocol):
+    def merge(self, other: Self) -> None: ...
+
+
+G = TypeVar("G", bound=Mergeable)
+
+
+def rollup(
+    group_by: Sequence[str],
+    groups: Mapping[tuple[Any, ...], G],
+    keep: Sequence[str],
+    new_group: Callable[[], G],
+    values: Callable[[G], dict[str, Any]],
+) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """``groups`` merged into one per value of the ``keep`` dimensions, each with its metric
+    values, sorted as rows are. Reports and their charts and headline figures then come from
+    the same running sums through the same arithmetic."""
+    missing = [name for name in keep if name not in group_by]
+    if missing:
+        raise ValueError(f"cannot roll up by {', '.join(missing)}: not grouped by")
+    indexes = [group_by.index(name) for name in keep]
+    merged: dict[tuple[Any, ...], G] = {}
+    for key, group in groups.items():
+        kept = tuple(key[i] for i in indexes)
+        target = merged.get(kept)
+        if target is None:
+            target = merged[kept] = new_group()
+        target.merge(group)
+    if not merged and not keep:
+        merged[()] = new_group()  # the whole period always has its figures, zero or not
+    return [
+        (key, values(group)) for key, group in sorted(merged.items(), key=lambda i: _sort_key(i[0]))
+    ]
 
 
 def group_ids(group_by: Sequence[str], keys: Iterable[tuple[Any, ...]]) -> dict[str, set[str]]:

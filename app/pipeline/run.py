@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import shutil
 import tempfile
@@ -40,6 +41,7 @@ from app.pipeline.export import (
     NdjsonWriter,
     Staging,
     file_name,
+    write_bytes,
     write_csv,
     write_json,
 )
@@ -66,6 +68,9 @@ from app.pipeline.reconcile import (
 from app.pipeline.reconcile import plan as reconciliation_plan
 from app.pipeline.reconcile import reconcile as compare_with_genesys
 from app.pipeline.spool import merge_spools, reduce_spools
+from app.present.html import render_html
+from app.present.view import ReportView, build_view
+from app.present.xlsx import render_xlsx
 from app.settings import ReportSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -73,6 +78,8 @@ log = logging.getLogger(__name__)
 # Async jobs accept long intervals; the sandbox's default cap is 31 days.
 JOB_INTERVAL_DAYS = 30
 _YIELD_EVERY = 2000  # records between event-loop yields while processing
+# Formats rendered whole from the report's view (small: one row per group).
+_RENDERERS: dict[str, Callable[[ReportView], bytes]] = {"html": render_html, "xlsx": render_xlsx}
 
 
 @dataclass(slots=True)
@@ -219,10 +226,6 @@ async def run_report(
                 (names, media_settings),
                 len(merge_counts.missed),
             )
-            progress.stage("writing")
-            files = await _write_exports(report, period, staging, columns, rows, started, tallies)
-            if facts_file is not None:
-                files.append(facts_file)
             manifest = _manifest(
                 trigger=trigger,
                 completeness=completeness,
@@ -238,10 +241,28 @@ async def run_report(
                 tallies=tallies,
                 groups=aggregator.group_count,
                 stats=stats.as_dict(),
-                files=files,
             )
             if reconciliation is not None:
                 manifest["reconciliation"] = reconciliation
+            view = build_view(
+                report,
+                period_document(period),
+                started,
+                columns,
+                rows,
+                functools.partial(aggregator.rollup, media_settings=media_settings),
+                row_targets=_row_targets(report, aggregator, columns, names, media_settings),
+                reconciliation=reconciliation,
+                completeness=completeness,
+                counts=manifest["counts"],
+            )
+            manifest["headline"] = view.headline
+            progress.stage("writing")
+            files = await _write_exports(report, period, staging, view, tallies)
+            if facts_file is not None:
+                files.append(facts_file)
+            manifest["files"] = _file_entries(files)
+            manifest["finished_at"] = iso_utc(datetime.now(UTC))
             manifest_path = await staging.commit(files, manifest)
     log.info(
         "report %s, period %s: %d conversations, %d groups, written to %s",
@@ -440,15 +461,29 @@ def _skipped(what: str, reason: str) -> dict[str, Any]:
     return {"status": "skipped", "reason": reason}
 
 
+def _row_targets(
+    report: ReportSettings,
+    aggregator: Grouped,
+    columns: list[str],
+    names: dict[str, dict[str, str]],
+    media_settings: dict[str, dict[str, Any]],
+) -> list[float | None]:
+    """Each row's queue service-level percentage target, for shading the HTML table's service
+    level (rows of one queue and medium only, as §3's service_level_target_pct)."""
+    if "service_level" not in columns or not isinstance(aggregator, IntervalAggregator):
+        return []
+    target = "service_level_target_pct"
+    return [row[target] for row in aggregator.rows([target], {}, names, media_settings)]
+
+
 async def _write_exports(
     report: ReportSettings,
     period: Period,
     staging: Staging,
-    columns: list[str],
-    rows: list[dict[str, Any]],
-    generated: datetime,
+    view: ReportView,
     tallies: dict[str, int] | None = None,
 ) -> list[ExportedFile]:
+    columns, rows, generated = view.columns, view.rows, view.generated_at
     # What the numbers are (§6): the grain, and in the interval grain the look-back and how
     # many events were counted, so the JSON alone says how to read it.
     interval = report.grain == "interval"
@@ -464,7 +499,12 @@ async def _write_exports(
         if fmt.startswith("ndjson"):
             continue
         path = staging.path(file_name(report.name, period.label, fmt))
-        if fmt.startswith("csv"):
+        if fmt in _RENDERERS:
+            # matplotlib and XlsxWriter are CPU work: a thread keeps heartbeats and signals
+            # answered meanwhile.
+            data = await in_thread(_RENDERERS[fmt], view)
+            files.append(await write_bytes(path, data, fmt=fmt, rows=len(rows)))
+        elif fmt.startswith("csv"):
             files.append(
                 await write_csv(
                     path,
@@ -482,6 +522,7 @@ async def _write_exports(
                 "generated_at": iso_utc(generated),
                 "group_by": list(report.group_by),
                 "metrics": [*report.metrics, *report.custom_metrics],
+                "headline": view.headline,
                 "columns": columns,
                 "rows": rows,
             }
@@ -505,8 +546,8 @@ def _manifest(
     tallies: dict[str, int],
     groups: int,
     stats: dict[str, Any],
-    files: list[ExportedFile],
 ) -> dict[str, Any]:
+    """The manifest without its files (added once they are written)."""
     interval = report.grain == "interval"
     grain_counts = (
         {
@@ -555,14 +596,12 @@ def _manifest(
             "bytes_received": stats["bytes_received"],
         },
         "splits": fetched.splits,
-        "files": [
-            {
-                "format": f.format,
-                "name": f.name,
-                "rows": f.rows,
-                "bytes": f.bytes,
-                "sha256": f.sha256,
-            }
-            for f in files
-        ],
+        "files": [],
     }
+
+
+def _file_entries(files: list[ExportedFile]) -> list[dict[str, Any]]:
+    return [
+        {"format": f.format, "name": f.name, "rows": f.rows, "bytes": f.bytes, "sha256": f.sha256}
+        for f in files
+    ]

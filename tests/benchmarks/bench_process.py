@@ -52,8 +52,9 @@ from app.pipeline.export import Staging
 from app.pipeline.facts import Facts, MalformedRecord, conversation_facts
 from app.pipeline.fetch import FetchResult
 from app.pipeline.merge import better
-from app.pipeline.run import _process, _write_exports
+from app.pipeline.run import _process, _write_exports, period_document
 from app.pipeline.spool import WindowSpool
+from app.present.view import build_view
 from app.sandbox.generate import ConversationSource, VolumeProfile
 from app.sandbox.org import build_organisation
 from app.sandbox.records import MS_PER_DAY, MS_PER_HOUR, render
@@ -277,7 +278,15 @@ async def run_ours(dataset: Dataset, out: Path, report: ReportSettings = REPORT)
             )
             columns = aggregator.columns(report.metrics, report.custom_metrics)
             rows = aggregator.rows(report.metrics, report.custom_metrics, {})
-            files = await _write_exports(report, period, staging, columns, rows, datetime.now(UTC))
+            view = build_view(
+                report,
+                period_document(period),
+                datetime.now(UTC),
+                columns,
+                rows,
+                aggregator.rollup,
+            )
+            files = await _write_exports(report, period, staging, view)
             await staging.commit(files, {"report": report.name, "rows": len(rows)})
     elapsed = time.perf_counter() - started
     csv_file = next(f for f in files if f.format == "csv")

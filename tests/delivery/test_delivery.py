@@ -28,6 +28,7 @@ from tests.s3server import (
     http_request,
     sha256_hex,
     signing_clock,
+    storage_section,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -205,17 +206,7 @@ async def test_an_upload_failing_midway_leaves_no_remote_manifest(
 
 def _cli_config(tmp_path: Path, server: S3Server, bucket: str, user: Credentials) -> Path:
     document = yaml.safe_load((REPO / "settings.yaml").read_text())
-    document["storage"] = {
-        "kind": "s3",
-        "directory": str(tmp_path / "reports"),
-        "s3": {
-            "bucket": bucket,
-            "region": server.region,
-            "endpoint_url": server.endpoint,
-            "access_key_id": "${GR_TEST_KEY}",
-            "secret_access_key": "${GR_TEST_SECRET}",
-        },
-    }
+    document["storage"] = storage_section(tmp_path / "reports", server, bucket)
     document["sandbox"]["jobs"] = {"delay": "PT0.2S"}
     path = tmp_path / "settings.yaml"
     path.write_text(yaml.safe_dump(document))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.s3server import Credentials, S3Server
+from tests.s3server import Credentials, S3Server, storage_section
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENT_SECRET = "client-secret-that-must-never-leak"
@@ -52,17 +52,7 @@ def _config(tmp_path: Path, server: S3Server, bucket: str) -> Path:
             for kind in ("429", "503", "reset", "bad_json", "truncated", "revoke_token")
         ],
     )
-    document["storage"] = {
-        "kind": "s3",
-        "directory": str(tmp_path / "reports"),
-        "s3": {
-            "bucket": bucket,
-            "region": server.region,
-            "endpoint_url": server.endpoint,
-            "access_key_id": "${GR_TEST_KEY}",
-            "secret_access_key": "${GR_TEST_SECRET}",
-        },
-    }
+    document["storage"] = storage_section(tmp_path / "reports", server, bucket)
     document["service"] = {
         "state_directory": str(tmp_path / "state"),
         "catch_up": "PT0S",

@@ -323,8 +323,8 @@ async def test_writers_check_their_format(tmp_path: Path) -> None:
 def test_file_name() -> None:
     assert file_name("queue-daily", "2024-05-01", "csv.gz") == "queue-daily_2024-05-01.csv.gz"
     assert file_name("agents", "2024-W18", "json") == "agents_2024-W18.json"
-    with pytest.raises(ValueError, match="xlsx"):
-        file_name("queue-daily", "2024-05-01", "xlsx")
+    with pytest.raises(ValueError, match="pdf"):
+        file_name("queue-daily", "2024-05-01", "pdf")
 
 
 # --- JSON and NDJSON -------------------------------------------------------------------------

@@ -71,7 +71,8 @@ def test_the_demo_produces_every_example_report_in_its_grain(tmp_path: Path) -> 
     for outcome in outcomes:
         grain = grains[outcome["report"]]
         assert outcome["status"] == "succeeded"
-        assert {f["format"] for f in outcome["files"]} == {"csv", "json"}
+        listed = next(r for r in examples if r["name"] == outcome["report"])["formats"]
+        assert [f["format"] for f in outcome["files"]] == listed
         for entry in outcome["files"]:
             path = Path(entry["path"])
             assert path.is_file() and (path.parent / "manifest.json").is_file()
@@ -98,7 +99,7 @@ def test_the_demo_produces_every_example_report_in_its_grain(tmp_path: Path) -> 
         assert {"start", "end"} <= set(outcome["period"])
     daily = Path(outcomes[0]["files"][0]["path"]).parent
     header = (daily / f"queue-daily_{daily.name}.csv").read_text().splitlines()[0]
-    assert header.startswith("queue_id,queue_name,conversations,offered")
+    assert header.startswith("queue_id,queue_name,media_type,conversations,offered")
     assert not list((tmp_path / "reports").rglob("*staging*"))
 
 

@@ -156,7 +156,7 @@ def test_real_environment_needs_credentials() -> None:
         ({"group_by": ["queue"]}, "reports[0].group_by[0]", "'queue' is not allowed"),
         ({"metrics": []}, "reports[0].metrics", "at least one metric"),
         ({"metrics": ["answered", "answered"]}, "reports[0].metrics", "more than once"),
-        ({"formats": ["xlsx"]}, "reports[0].formats[0]", "'xlsx' is not allowed"),
+        ({"formats": ["pdf"]}, "reports[0].formats[0]", "'pdf' is not allowed"),
         ({"name": "../etc"}, "reports[0].name", "letters, digits"),
         # v1's key is named with its replacement.
         (
