@@ -24,6 +24,7 @@ __all__ = [
 # The order in which a message picks the file to link: the page a person opens first.
 _LINK_PREFERENCE = ("html", "xlsx", "csv", "csv.gz", "json", "json.gz")
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+SLACK_TEXT_LIMIT = 3000  # characters of a Block Kit section's text
 
 
 def summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,7 +86,12 @@ def slack(manifest: Mapping[str, Any]) -> dict[str, Any]:
                 ],
             }
         )
-    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _links_text(manifest)}})
+    # One section per file: a presigned link with a session token is ~1,400 characters, and
+    # Slack refuses a section text over 3,000.
+    blocks.extend(
+        {"type": "section", "text": {"type": "mrkdwn", "text": line}}
+        for line in _link_lines(manifest)
+    )
     context = [_period_text(manifest)]
     reconciled = _reconciliation_text(manifest)
     if reconciled:
@@ -175,19 +181,23 @@ def _expiry_text(entry: Mapping[str, Any]) -> str:
     return f"{entry.get('name')}: on the reports volume (no link)"
 
 
-def _links_text(manifest: Mapping[str, Any]) -> str:
+def _link_lines(manifest: Mapping[str, Any]) -> list[str]:
+    """One mrkdwn line per file, the one to open first; a link too long for a Slack section
+    is left to the manifest rather than cut."""
     entry = primary_file(manifest)
     if entry is None:
-        return "No files."
+        return ["No files."]
     lines = []
     for item in [entry, *(f for f in manifest.get("files", []) if f is not entry)]:
         name = _escape(str(item.get("name")))
         target = item.get("url")
+        line = f"\u2022 {name}"
         if target:
-            lines.append(f"<{target}|{name}> (link expires {item.get('url_expires_at')})")
-        else:
-            lines.append(name)
-    return "\n".join(f"\u2022 {line}" for line in lines)
+            line = f"\u2022 <{target}|{name}> (link expires {item.get('url_expires_at')})"
+            if len(line) > SLACK_TEXT_LIMIT:
+                line = f"\u2022 {name} (its link is too long for Slack: see the manifest)"
+        lines.append(line)
+    return lines
 
 
 def _reconciliation_text(manifest: Mapping[str, Any]) -> str | None:

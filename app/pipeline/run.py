@@ -68,9 +68,7 @@ from app.pipeline.reconcile import (
 from app.pipeline.reconcile import plan as reconciliation_plan
 from app.pipeline.reconcile import reconcile as compare_with_genesys
 from app.pipeline.spool import merge_spools, reduce_spools
-from app.present.html import render_html
 from app.present.view import ReportView, build_view
-from app.present.xlsx import render_xlsx
 from app.settings import ReportSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -78,8 +76,27 @@ log = logging.getLogger(__name__)
 # Async jobs accept long intervals; the sandbox's default cap is 31 days.
 JOB_INTERVAL_DAYS = 30
 _YIELD_EVERY = 2000  # records between event-loop yields while processing
+
+
+def _render_html(view: ReportView) -> bytes:
+    # Imported when first needed: matplotlib takes half a second to load, which every other
+    # command (check-config, query, check) would otherwise pay.
+    from app.present.html import render_html
+
+    return render_html(view)
+
+
+def _render_xlsx(view: ReportView) -> bytes:
+    from app.present.xlsx import render_xlsx
+
+    return render_xlsx(view)
+
+
 # Formats rendered whole from the report's view (small: one row per group).
-_RENDERERS: dict[str, Callable[[ReportView], bytes]] = {"html": render_html, "xlsx": render_xlsx}
+_RENDERERS: dict[str, Callable[[ReportView], bytes]] = {
+    "html": _render_html,
+    "xlsx": _render_xlsx,
+}
 
 
 @dataclass(slots=True)
@@ -244,17 +261,20 @@ async def run_report(
             )
             if reconciliation is not None:
                 manifest["reconciliation"] = reconciliation
-            view = build_view(
-                report,
-                period_document(period),
-                started,
-                columns,
-                rows,
-                functools.partial(aggregator.rollup, media_settings=media_settings),
-                row_targets=_row_targets(report, aggregator, columns, names, media_settings),
-                reconciliation=reconciliation,
-                completeness=completeness,
-                counts=manifest["counts"],
+            # Rollups sort every handle time again: CPU work, off the event loop.
+            view = await in_thread(
+                lambda: build_view(
+                    report,
+                    period_document(period),
+                    started,
+                    columns,
+                    rows,
+                    functools.partial(aggregator.rollup, media_settings=media_settings),
+                    row_targets=_row_targets(report, aggregator, columns, names, media_settings),
+                    reconciliation=reconciliation,
+                    completeness=completeness,
+                    counts=manifest["counts"],
+                )
             )
             manifest["headline"] = view.headline
             progress.stage("writing")

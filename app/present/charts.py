@@ -1,9 +1,12 @@
 """Charts as static, inline SVG, drawn by matplotlib at build time.
 
-matplotlib's object API (a ``Figure`` per chart, no pyplot state) is safe to use from worker
-threads. Text stays text (``svg.fonttype: none``): smaller, searchable, read by screen readers,
-and drawn in the reader's sans-serif font, so no font is embedded or fetched. A fixed hash salt
-and no date make identical charts identical bytes.
+matplotlib's object API (a ``Figure`` per chart, no pyplot state) is used, but its settings
+(rcParams) are global: charts are drawn one at a time under a lock, so reports rendering in
+several worker threads at once cannot switch each other's settings mid-chart. Names are never
+read as TeX (``text.parse_math``: off), so a queue called ``Pay $5 or $10`` is drawn as it is
+written and ``$$`` cannot fail a report. Text stays text (``svg.fonttype: none``): smaller,
+searchable, read by screen readers, and drawn in the reader's sans-serif font, so no font is
+embedded or fetched. A fixed hash salt and no date make identical charts identical bytes.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import html
 import io
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +29,7 @@ __all__ = ["Chart", "bar_chart", "column_chart", "line_chart"]
 
 _STYLE: dict[str, Any] = {
     "svg.fonttype": "none",
+    "text.parse_math": False,
     "font.family": "sans-serif",
     "font.size": 10,
     "axes.spines.top": False,
@@ -119,12 +124,15 @@ def bar_chart(
         return _finish(figure, key, title, description)
 
 
+_DRAWING = threading.Lock()
+
+
 @contextmanager
 def _style(key: str) -> Iterator[None]:
     # rcParams are read both when artists are made and when the SVG is written; the salt makes
     # the ids of one chart's clip paths its own, so several charts can share a page.
     style: Any = _STYLE | {"svg.hashsalt": key}
-    with mpl.rc_context(style):
+    with _DRAWING, mpl.rc_context(style):
         yield
 
 
@@ -137,12 +145,14 @@ def _bucket_axis(axes: Axes, buckets: Sequence[str]) -> None:
     # At most about 12 labels: a day of half hours would otherwise print 48 on top of each other.
     step = max(1, -(-len(buckets) // 12))
     shown = list(range(0, len(buckets), step))
-    axes.set_xticks(shown, [_tick(buckets[i]) for i in shown], rotation=45, ha="right")
+    one_day = len({bucket.split("T", 1)[0] for bucket in buckets}) == 1
+    labels = [_tick(buckets[i]) if one_day else buckets[i].replace("T", " ") for i in shown]
+    axes.set_xticks(shown, labels, rotation=45, ha="right")
     axes.set_xlim(-0.6, len(buckets) - 0.4)
 
 
 def _tick(bucket: str) -> str:
-    # "2024-05-01T10:30" -> "10:30" within a day; dates stay dates.
+    # "2024-05-01T10:30" -> "10:30" when every bucket is on one day; dates stay dates.
     return bucket.split("T", 1)[1] if "T" in bucket else bucket
 
 

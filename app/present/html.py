@@ -10,6 +10,7 @@ forbids every fetch, so even a missed escape could not load anything.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -25,9 +26,11 @@ from app.settings import GROUP_COLUMNS, ReportSettings
 
 __all__ = ["MAX_BARS", "render_html"]
 
+log = logging.getLogger(__name__)
+
 MAX_BARS = 20  # a bar chart of more groups is unreadable on a phone; the table has them all
 # Id columns sit beside their name columns: shown shortened (the full id is the cell's title
-# and its text), so a phone shows the names.
+# and its text, and in the CSV), so a phone shows the names, which wrap rather than being cut.
 _ID_COLUMNS = frozenset(GROUP_COLUMNS[d][0] for d in NAME_KINDS)
 _NAME_COLUMNS = frozenset(GROUP_COLUMNS[d][1] for d in NAME_KINDS)
 _GRAIN_TEXT = {
@@ -57,6 +60,11 @@ def render_html(view: ReportView) -> bytes:
     """The page's bytes (UTF-8). CPU-bound (matplotlib): run it in a worker thread."""
     template = _environment().get_template("report.html.j2")
     report = view.report
+    try:
+        drawn, chart_problem = charts(view), None
+    except Exception as exc:  # a chart is a courtesy: the numbers are in the table regardless
+        log.warning("report %s: the HTML page's charts could not be drawn: %r", report.name, exc)
+        drawn, chart_problem = [], f"The charts could not be drawn ({type(exc).__name__})"
     text = template.render(
         title=f"{report.name}: {view.period['label']}",
         report=report.name,
@@ -68,7 +76,9 @@ def render_html(view: ReportView) -> bytes:
         headline=_headline(view.headline, report),
         reconciliation=reconciliation_text(view.reconciliation),
         reconciliation_status=(view.reconciliation or {}).get("status"),
-        charts=charts(view),
+        charts=drawn,
+        chart_problem=chart_problem,
+        shaded=any(target is not None for target in view.row_targets),
         header=view.columns,
         header_titles=[label(column) for column in view.columns],
         body=_body(view),
@@ -208,7 +218,7 @@ def _body(view: ReportView) -> list[list[dict[str, str]]]:
             if column in _ID_COLUMNS and value is not None:
                 css, note = "id", text
             elif column in _NAME_COLUMNS and value is not None:
-                css, note = "name", text
+                css = "name"  # wraps instead of being cut: phones show no tooltips
             if column == "service_level" and target is not None and value is not None:
                 met = value >= target
                 css += " met" if met else " missed"

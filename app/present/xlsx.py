@@ -10,11 +10,16 @@ name like ``=HYPERLINK(...)`` can never become a formula or a link; with ``neutr
 such cells also carry Excel's quote prefix (the apostrophe the CSV shows), so editing the cell
 keeps it text. The creation time is the report's generation time: the same report gives the
 same bytes.
+
+Two things a workbook cannot hold as the CSV has them: an integer beyond 2**53 (a custom metric;
+Excel numbers are doubles) is written as its digits, as text; a text over Excel's 32,767
+characters is cut, with a warning.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import math
 from collections.abc import Mapping
 from datetime import UTC
@@ -30,7 +35,10 @@ from app.present.view import ReportView, reconciliation_text
 
 __all__ = ["render_xlsx"]
 
+log = logging.getLogger(__name__)
 _MAX_WIDTH = 48
+_EXACT_INT = 2**53  # the largest integer a double (an Excel number) holds exactly
+_MAX_TEXT = 32_767  # characters in one Excel cell
 _COUNT_FORMAT = "#,##0"
 _SECONDS_FORMAT = "#,##0.00"
 _PERCENT_FORMAT = "0.00%"
@@ -104,10 +112,22 @@ def _cell(
     if isinstance(value, bool):
         sheet.write_boolean(row, col, value)
         return "FALSE"
-    if isinstance(value, int | float):
-        sheet.write_number(row, col, value, formats.number(column, value))
-        return csv_cell(value) + "  "
     text = csv_cell(value, neutralise_formulas=False)
+    if isinstance(value, int) and abs(value) > _EXACT_INT:
+        # A workbook number is a double: past 2**53 it would not be the CSV's integer.
+        sheet.write_string(row, col, text)
+        return text
+    if isinstance(value, int | float):
+        # The CSV's number (at most 10 decimals), not more digits than the CSV has.
+        number = value if isinstance(value, int) else float(text)
+        sheet.write_number(row, col, number, formats.number(column, value))
+        return text + "  "
+    if not text:  # an empty list (no wrap-up codes): an empty cell, as in the CSV
+        sheet.write_blank(row, col, None)
+        return ""
+    if len(text) > _MAX_TEXT:
+        log.warning("%s: a %d-character cell was cut to Excel's limit", column, len(text))
+        text = text[: _MAX_TEXT - 1] + "\u2026"
     if guard and text.startswith(FORMULA_STARTS):
         sheet.write_string(row, col, text, formats.quoted)
     else:

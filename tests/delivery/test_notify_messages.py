@@ -18,7 +18,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from app.delivery.messages import ADAPTIVE_CARD
+from app.delivery.messages import ADAPTIVE_CARD, SLACK_TEXT_LIMIT, slack
 from app.present.headline import HEADLINE, shown
 from tests.s3server import Credentials, S3Server, http_request, storage_section
 
@@ -124,7 +124,8 @@ async def test_slack_teams_and_json_messages_carry_the_report_s_figures_and_link
     # Slack: Block Kit, one field per headline figure as people read it, the page linked first.
     (message,) = received["slack"]
     blocks = message["blocks"]
-    assert [block["type"] for block in blocks] == ["header", "section", "section", "context"]
+    kinds = ["header", "section", *["section"] * len(manifest["files"]), "context"]
+    assert [block["type"] for block in blocks] == kinds
     assert blocks[0]["text"]["text"].startswith("queue-daily for ")
     fields = [field["text"] for field in blocks[1]["fields"]]
     assert len(fields) == len(HEADLINE)
@@ -165,3 +166,26 @@ async def test_slack_teams_and_json_messages_carry_the_report_s_figures_and_link
     assert "webhooksecret" not in logs and s3_user.secret_access_key not in logs
     assert "X-Amz-Signature=" not in logs
     assert all(n["target"] == f"http://127.0.0.1:{port}" for n in manifest["notifications"])
+
+
+def test_slack_sections_stay_within_block_kit_limits_with_long_presigned_links() -> None:
+    # A presigned link signed with role credentials carries X-Amz-Security-Token: ~1,400
+    # characters. Slack refuses a section whose text is over 3,000.
+    token = "X-Amz-Security-Token=" + "A" * 1300
+    files = [
+        {
+            "name": f"r_2024-05-01.{fmt}",
+            "format": fmt,
+            "url": f"https://bucket.s3.amazonaws.com/r/r_2024-05-01.{fmt}?{token}",
+            "url_expires_at": "2024-05-02T06:00:00.000Z",
+        }
+        for fmt in ("csv", "json", "html", "xlsx", "ndjson")
+    ]
+    files.append({**files[0], "name": "huge.csv", "url": "https://b/x?" + "B" * 3100})
+    message = slack({"report": "r", "period": {"label": "2024-05-01"}, "files": files})
+    texts = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
+    assert all(len(text) <= SLACK_TEXT_LIMIT for text in texts)
+    assert texts[0].startswith("\u2022 <https://bucket.s3.amazonaws.com/r/r_2024-05-01.html?")
+    assert sum(token in text for text in texts) == 5
+    assert texts[-1] == "\u2022 huge.csv (its link is too long for Slack: see the manifest)"
+    assert len(message["blocks"]) <= 50 and len(message["blocks"][0]["text"]["text"]) <= 150

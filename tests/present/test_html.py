@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import html as html_module
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
+from app.present import html as html_report
 from app.present.headline import duration_text, shown
 from app.present.html import MAX_BARS, charts, render_html
 from app.present.view import ReportView, Series
@@ -93,3 +97,35 @@ def test_the_headline_service_level_names_what_it_is_measured_against() -> None:
     assert note(service_level={"target_seconds": 30}).startswith("answered within 30 s")
     conversation = note(grain="conversation", service_level={"default_seconds": 15})
     assert conversation.startswith("answered within 15 s")
+
+
+DOLLARS = ["Collections $$", r"A $\foo$ b", "Pay $5 or $10 now", "$x^2$"]
+
+
+def test_dollar_signs_in_names_are_drawn_as_written_not_as_formulas() -> None:
+    # matplotlib reads $...$ as TeX by default: "$\foo$" would fail the report, "$5 or $10"
+    # would be drawn as a formula.
+    (chart,) = charts(make_view(DOLLARS))
+    for name in DOLLARS:
+        assert f">{html_module.escape(name, quote=False)}<" in chart.svg
+
+
+def test_pages_rendered_in_parallel_threads_equal_the_same_pages_rendered_alone() -> None:
+    views = [make_view([f"Queue {i}" for i in range(n)], group_by=["queue_id"]) for n in (3, 7)]
+    alone = [render_html(view) for view in views]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(render_html, views * 8))
+    assert together == alone * 8
+
+
+def test_a_chart_that_cannot_be_drawn_leaves_the_page_and_its_numbers(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(view: ReportView) -> list[object]:
+        raise RuntimeError("no backend")
+
+    monkeypatch.setattr(html_report, "charts", broken)
+    page = render_html(make_view(["Sales", "Billing"])).decode()
+    assert "The charts could not be drawn (RuntimeError)" in page and "<svg" not in page
+    assert page.count("<tr>") == 3 and ">Billing<" in page
+    assert "charts could not be drawn" in caplog.text

@@ -3,6 +3,7 @@ cell, in value and in type; and the workbook is the kind a person can work with.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from typing import Any
 
@@ -100,3 +101,20 @@ def _sheet_xml(data: bytes) -> bytes:
 
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         return archive.read("xl/worksheets/sheet1.xml")
+
+
+def test_edge_values_read_back_as_the_csv_has_them() -> None:
+    view = make_view(["Sales", "Billing", "Care"])
+    columns = [*view.columns, "wrapup_codes", "tiny", "huge"]
+    extras = [
+        {"wrapup_codes": [], "tiny": 1e-11, "huge": 2**60},
+        {"wrapup_codes": ["A", "B"], "tiny": 0.12345678901234, "huge": -(2**53)},
+        {"wrapup_codes": ["x" * 40_000], "tiny": None, "huge": 7},
+    ]
+    rows = [row | extra for row, extra in zip(view.rows, extras, strict=True)]
+    data = render_xlsx(dataclasses.replace(view, columns=columns, rows=rows))
+    sheet = openpyxl.load_workbook(io.BytesIO(data))["Report"]
+    got = [[sheet.cell(r, c).value for c in (5, 6, 7)] for r in (2, 3, 4)]
+    assert got[0] == [None, 0, str(2**60)]  # no codes: empty; 1e-11 is 0 at 10 decimals
+    assert got[1] == ["A; B", 0.123456789, -(2**53)]
+    assert got[2][0] == "x" * 32_766 + "\u2026" and got[2][1:] == [None, 7]
