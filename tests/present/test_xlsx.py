@@ -106,7 +106,7 @@ def _sheet_xml(data: bytes) -> bytes:
 def test_edge_values_read_back_as_the_csv_has_them() -> None:
     view = make_view(["Sales", "Billing", "Care"])
     columns = [*view.columns, "wrapup_codes", "tiny", "huge"]
-    extras = [
+    extras: list[dict[str, Any]] = [
         {"wrapup_codes": [], "tiny": 1e-11, "huge": 2**60},
         {"wrapup_codes": ["A", "B"], "tiny": 0.12345678901234, "huge": -(2**53)},
         {"wrapup_codes": ["x" * 40_000], "tiny": None, "huge": 7},
