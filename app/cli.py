@@ -113,6 +113,21 @@ def _parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--report", required=True, help="the report's name")
     _period_arguments(reconcile, required=False)
     reconcile.add_argument("--json", action="store_true", help="print the result as JSON")
+    dataset = commands.add_parser(
+        "dataset",
+        parents=[common],
+        help="the Parquet dataset: table definitions for query engines",
+        description="Print the SQL that defines the dataset's tables (events, conversations) "
+        "for a query engine, at the dataset's location from the settings (storage.s3."
+        "dataset_prefix in S3 mode, storage.dataset_directory otherwise).",
+    )
+    dataset_commands = dataset.add_subparsers(dest="dataset_command", required=True)
+    ddl = dataset_commands.add_parser(
+        "ddl", parents=[common], help="print CREATE TABLE / VIEW statements for an engine"
+    )
+    ddl.add_argument("--engine", required=True, choices=["athena", "trino", "spark", "duckdb"])
+    ddl.add_argument("--location", help="where the tables are, instead of the settings' place")
+    ddl.add_argument("--schema", default="genesys", help="the database/schema name (genesys)")
     serve = commands.add_parser(
         "serve",
         parents=[common],
@@ -131,6 +146,20 @@ def _parser() -> argparse.ArgumentParser:
         "failed; exit 1 with the reason otherwise.",
     )
     return parser
+
+
+def _dataset_ddl(args: argparse.Namespace, config: str | None) -> int:
+    from app.dataset.ddl import ddl
+
+    location = args.location
+    if location is None:
+        storage = load_settings(resolve_config_path(config)).storage
+        if storage.kind == "s3" and storage.s3 is not None:
+            location = f"s3://{storage.s3.bucket}/{storage.s3.dataset_key_prefix}"
+        else:
+            location = str(storage.dataset_root.resolve())
+    print(ddl(args.engine, location, schema=args.schema), end="")
+    return 0
 
 
 def _period_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
@@ -159,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args, load_settings(resolve_config_path(config)))
         if args.command == "reconcile":
             return _reconcile(args, load_settings(resolve_config_path(config)))
+        if args.command == "dataset":
+            return _dataset_ddl(args, config)
         if args.command == "serve":
             return _serve(args, resolve_config_path(config))
         if args.command == "check":

@@ -481,6 +481,13 @@ class S3Settings(Strict):
     secret_access_key_file: Path | None = None
     # http:// to an endpoint that is not loopback (a test rig's MinIO by container name).
     allow_insecure_http: bool = False
+    # Where the Parquet dataset goes (reports' ``dataset``); unset: ``{prefix}_dataset/``. Report
+    # names start with a letter or digit, so no report's keys can meet it.
+    dataset_prefix: str | None = None
+
+    @property
+    def dataset_key_prefix(self) -> str:
+        return self.dataset_prefix if self.dataset_prefix is not None else f"{self.prefix}_dataset/"
 
     @model_validator(mode="after")
     def _secure_endpoint(self) -> S3Settings:
@@ -521,6 +528,8 @@ class StorageSettings(Strict):
     # Where window spools live during a run (the system temp directory when unset); a
     # container should point it at a volume, not its writable layer or a RAM disk.
     spool_directory: Path | None = None
+    # The Parquet dataset (reports' ``dataset``); unset: ``{directory}/_dataset``.
+    dataset_directory: Path | None = None
     s3: S3Settings | None = None
     # Report files and manifests: owner read/write, group read, nobody else (reports name
     # agents and carry links). Directories get the matching search bits (0640 -> 0750).
@@ -537,6 +546,10 @@ class StorageSettings(Strict):
         if not mode & 0o600 == 0o600:
             raise ValueError(f"'{value}' must let the owner read and write (0600 at least)")
         return value
+
+    @property
+    def dataset_root(self) -> Path:
+        return self.dataset_directory or self.directory / "_dataset"
 
     @property
     def file_mode_bits(self) -> int:
@@ -683,6 +696,19 @@ _REPLACED_REPORT_KEYS = {
 }
 
 
+class DatasetSettings(Strict):
+    """Which Parquet tables a report's runs add to the dataset (README "The dataset")."""
+
+    # One row per metric event the interval grain counts.
+    events: bool = False
+    # One row of facts (report-semantics §2/§4) per conversation that started in the period.
+    conversations: bool = False
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return tuple(name for name in ("events", "conversations") if getattr(self, name))
+
+
 class ReportSettings(Strict):
     name: str
     schedule: str = "0 6 * * *"
@@ -711,6 +737,7 @@ class ReportSettings(Strict):
     # kept, and the period stays open for the next run or catch-up.
     run_timeout: PositiveDuration = timedelta(hours=4)
     notify: list[NotifySettings] = []
+    dataset: DatasetSettings = DatasetSettings()
 
     @property
     def reconcile_mode(self) -> Literal["off", "on", "strict"]:
@@ -877,6 +904,17 @@ class ReportSettings(Strict):
         if problems:
             raise KeyedProblems(problems)
         return value
+
+    @model_validator(mode="after")
+    def _dataset_grain(self) -> ReportSettings:
+        if self.dataset.events and self.grain != "interval":
+            raise KeyedProblems(
+                {
+                    "dataset.events": "needs grain: interval (the events of conversations that "
+                    "started before the period are read through its lookback)"
+                }
+            )
+        return self
 
     @model_validator(mode="after")
     def _distinct_columns(self) -> ReportSettings:

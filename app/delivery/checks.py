@@ -110,6 +110,14 @@ async def object_checks(
     ]
 
 
+async def dataset_object_checks(
+    dest: S3Destination, key: str, http: aiohttp.ClientSession
+) -> list[Check]:
+    """A dataset file has no link (engines read it with their own role): private, and not
+    readable anonymously."""
+    return [await _object_private(dest, key), await _anonymous_refused(dest, key, http)]
+
+
 async def _object_private(dest: S3Destination, key: str) -> Check:
     name = "object_private"
     response = await dest.call("get_object_acl", Key=key)

@@ -62,6 +62,15 @@ def safe_prefix(prefix: str) -> str:
     return "".join(f"{segment}/" for segment in segments)
 
 
+def dataset_key(prefix: str, relative: str) -> str:
+    """A dataset file's key: the dataset prefix, then its path (table, ``date=...``, file),
+    each segment sanitised as report keys are."""
+    key = safe_prefix(prefix) + "/".join(safe_segment(part) for part in relative.split("/"))
+    if len(key.encode()) > _MAX_KEY:
+        raise ValueError(f"the key is longer than S3's {_MAX_KEY} bytes: {key[:80]}...")
+    return key
+
+
 def object_key(template: str, *, prefix: str, report: str, period: str, file: str) -> str:
     template_fields(template)
     key = template.format(

@@ -25,8 +25,14 @@ import aiofiles.os
 import aiohttp
 import orjson
 
-from app.delivery.checks import Check, bucket_checks, enforce, object_checks
-from app.delivery.keys import object_key
+from app.delivery.checks import (
+    Check,
+    bucket_checks,
+    dataset_object_checks,
+    enforce,
+    object_checks,
+)
+from app.delivery.keys import dataset_key, object_key
 from app.delivery.s3 import S3Destination
 from app.errors import DeliveryError
 from app.models import LocalFile, iso_utc
@@ -121,8 +127,12 @@ async def deliver(
                     "url_expires_at": iso_utc(expires_at),
                 }
             )
+        dataset = manifest.get("dataset")
+        if dataset:
+            dataset = await _deliver_dataset(run, dataset, metadata)
         document = {
             **manifest,
+            **({"dataset": dataset} if dataset else {}),
             "files": delivered_files,
             "delivery": {
                 "bucket": dest.bucket,
@@ -144,6 +154,61 @@ async def deliver(
     await _rewrite_local(manifest_path, body)
     log.info("delivered %d files to s3://%s/%s", len(files), dest.bucket, manifest_key)
     return document
+
+
+async def _deliver_dataset(
+    run: DeliveryRun, local: Mapping[str, Any], metadata: Mapping[str, str]
+) -> dict[str, Any]:
+    """The run's dataset files, then the previous run's files this one did not write removed,
+    then the period's dataset manifest last (store.py's order, in S3). Each file is uploaded
+    with its SHA-256 and checked (private, no anonymous access); there are no links."""
+    dest, settings = run.dest, run.dest.settings
+    prefix = settings.dataset_key_prefix
+    root = Path(local["directory"])
+    manifest_file = root / local["manifest"]
+    try:
+        manifest_key = dataset_key(prefix, str(local["manifest"]))
+        keys = {entry["path"]: dataset_key(prefix, entry["path"]) for entry in local["files"]}
+    except ValueError as exc:
+        raise DeliveryError(f"storage.s3.dataset_prefix: {exc}") from None
+    previous = await dest.read(manifest_key)
+    delivered = []
+    for entry in local["files"]:
+        key, path = keys[entry["path"]], root / entry["path"]
+        uploaded = await dest.upload(path, key, metadata=metadata)
+        if uploaded.sha256 != entry["sha256"]:
+            raise DeliveryError(
+                f"{path} changed while uploading (sha256 {uploaded.sha256} is not the "
+                f"{entry['sha256']} the dataset manifest lists)"
+            )
+        try:
+            enforce(
+                await dataset_object_checks(dest, key, run.http),
+                settings.access_checks,
+                dest.bucket,
+            )
+        except BaseException:
+            with contextlib.suppress(DeliveryError):
+                await dest.delete(key)
+            raise
+        delivered.append({**entry, "key": key})
+    if previous is not None:
+        written = set(keys.values())
+        for entry in orjson.loads(previous).get("files", []):
+            stale = dataset_key(prefix, str(entry["path"]))
+            if stale not in written:
+                await dest.delete(stale)
+    async with aiofiles.open(manifest_file, "rb") as handle:
+        body = await handle.read()
+    await dest.put_bytes(manifest_key, body, metadata=metadata)
+    log.info("delivered %d dataset files to s3://%s/%s", len(delivered), dest.bucket, prefix)
+    return {
+        **local,
+        "bucket": dest.bucket,
+        "prefix": prefix,
+        "manifest_key": manifest_key,
+        "files": delivered,
+    }
 
 
 async def amend_manifest(

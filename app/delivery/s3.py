@@ -40,6 +40,7 @@ CONTENT_TYPES = {
     "ndjson": "application/x-ndjson",
     "html": "text/html; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "parquet": "application/vnd.apache.parquet",
 }
 # Opened in the browser from its link rather than downloaded.
 INLINE_EXTENSIONS = frozenset({"html"})

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from app.models import Period, Window
 from app.periods import lookback_windows
 from app.pipeline.aggregate import Aggregator
-from app.pipeline.facts import conversation_facts
+from app.pipeline.events import Event
+from app.pipeline.facts import Facts, conversation_facts
 from app.pipeline.interval import IntervalAggregator
 from app.pipeline.metrics import operand_names
 from app.pipeline.record import optional_instant
@@ -101,12 +102,10 @@ def count_record(
     report: ReportSettings,
     zone: ZoneInfo,
     tallies: dict[str, int],
-    *,
-    rows: bool = False,
-) -> list[dict[str, Any]]:
-    """Count one merged record in the report's grain. With ``rows``, returns what it added
-    (the counted events, or the conversation's facts) as JSON-ready rows for the NDJSON
-    export. Raises ``MalformedRecord``."""
+) -> list[Event] | list[Facts]:
+    """Count one merged record in the report's grain; returns what it counted (the events, or
+    the conversation's facts), for the NDJSON export and the dataset. Raises
+    ``MalformedRecord``."""
     if isinstance(aggregator, IntervalAggregator):
         events = list(aggregator.events(record))
         ended = optional_instant(record.get("conversationEnd")) is not None
@@ -120,11 +119,11 @@ def count_record(
             tallies["conversations"] += 1
             tallies["events_counted"] += len(events)
             tallies["ongoing_counted"] += not ended
-        return [event._asdict() for event in events] if rows else []
+        return events
     facts = conversation_facts(record, zone)
     if not facts.ended and (report.filters.exclude_ongoing or not report.include_ongoing):
         tallies["ongoing_skipped"] += 1
         return []
     tallies["conversations"] += 1
     aggregator.add(facts)
-    return [facts.as_dict()] if rows else []
+    return [facts]

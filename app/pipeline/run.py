@@ -18,11 +18,11 @@ import logging
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from app.cleanup import SPOOL_PREFIX, owned, spool_root
@@ -36,6 +36,7 @@ from app.genesys.fetch import data_availability
 from app.genesys.lookups import NameResolver
 from app.models import LocalFile, Period, Window, iso_utc
 from app.periods import split_windows
+from app.pipeline.events import Event
 from app.pipeline.export import (
     ExportedFile,
     NdjsonWriter,
@@ -45,7 +46,7 @@ from app.pipeline.export import (
     write_csv,
     write_json,
 )
-from app.pipeline.facts import MalformedRecord
+from app.pipeline.facts import Facts, MalformedRecord, conversation_facts
 from app.pipeline.fetch import FetchResult, WindowFetcher
 from app.pipeline.grains import (
     Grouped,
@@ -70,6 +71,9 @@ from app.pipeline.reconcile import reconcile as compare_with_genesys
 from app.pipeline.spool import merge_spools, reduce_spools
 from app.present.view import ReportView, build_view
 from app.settings import ReportSettings, Settings
+
+if TYPE_CHECKING:  # pyarrow takes a while to load: only runs that write a dataset pay it
+    from app.dataset.writer import DatasetWriter
 
 log = logging.getLogger(__name__)
 
@@ -221,16 +225,19 @@ async def run_report(
         watermark = await data_availability(client)
         completeness = "final" if watermark >= period.end else "provisional"
         progress.stage("aggregating")
-        async with Staging(
-            final_dir,
-            run_id,
-            file_mode=settings.storage.file_mode_bits,
-            directory_mode=settings.storage.directory_mode_bits,
-        ) as staging:
+        async with (
+            _dataset(settings, report, period, run_id) as dataset,
+            Staging(
+                final_dir,
+                run_id,
+                file_mode=settings.storage.file_mode_bits,
+                directory_mode=settings.storage.directory_mode_bits,
+            ) as staging,
+        ):
             # The sinks name their own files; what is left is reading and merging the spools.
             with on_disk(f"merging the spools in {workdir}"):
                 aggregator, merge_counts, tallies, facts_file = await _process(
-                    report, period, fetched, workdir, staging
+                    report, period, fetched, workdir, staging, dataset
                 )
             names, media_settings = await _resolve_names(client, aggregator)
             columns = aggregator.columns(report.metrics, report.custom_metrics)
@@ -282,6 +289,9 @@ async def run_report(
             if facts_file is not None:
                 files.append(facts_file)
             manifest["files"] = _file_entries(files)
+            if dataset is not None:
+                # Before the report's own commit: a period marked done has its dataset too.
+                manifest["dataset"] = await _commit_dataset(settings, dataset, run_id, period)
             manifest["finished_at"] = iso_utc(datetime.now(UTC))
             manifest_path = await staging.commit(files, manifest)
     log.info(
@@ -322,15 +332,82 @@ def _spool_directory(settings: Settings, report: ReportSettings) -> Iterator[Pat
             log.warning("could not remove the spool directory %s: %s", path, exc)
 
 
+@contextlib.asynccontextmanager
+async def _dataset(
+    settings: Settings, report: ReportSettings, period: Period, run_id: str
+) -> AsyncIterator[DatasetWriter | None]:
+    """The run's dataset writer, staging beside the dataset (None: the report has none);
+    the staging directory is removed whatever happens."""
+    if not report.dataset.tables:
+        yield None
+        return
+    from app.dataset.store import remove_staging, staging_directory
+    from app.dataset.writer import DatasetWriter
+
+    root = settings.storage.dataset_root
+    staging = staging_directory(root, run_id)
+    with on_disk(f"creating the dataset staging directory {staging}"):
+        staging.mkdir(parents=True, mode=settings.storage.directory_mode_bits)
+    writer = DatasetWriter(staging, report.name, period.label, report.dataset.tables)
+    try:
+        yield writer
+    finally:
+        writer.close()
+        await in_thread(remove_staging, staging)
+
+
+async def _commit_dataset(
+    settings: Settings, dataset: DatasetWriter, run_id: str, period: Period
+) -> dict[str, Any]:
+    """Finish the Parquet files and move them into the dataset (store.py); what the report's
+    manifest says of them."""
+    from app.dataset.schema import SCHEMA_VERSION
+    from app.dataset.store import commit_local
+
+    root = settings.storage.dataset_root
+    with on_disk(f"writing the dataset in {dataset.staging}"):
+        files = await in_thread(dataset.finish)
+    document = {
+        "report": dataset.report,
+        "period": dataset.label,
+        "period_bounds": period_document(period),
+        "run_id": run_id,
+        "schema_version": SCHEMA_VERSION,
+        "tables": sorted(dataset.tables),
+        "files": [f.as_dict() for f in files],
+    }
+    with on_disk(f"moving the dataset files into {root}"):
+        where = await in_thread(
+            functools.partial(
+                commit_local,
+                root,
+                dataset.staging,
+                files,
+                document,
+                file_mode=settings.storage.file_mode_bits,
+                directory_mode=settings.storage.directory_mode_bits,
+            )
+        )
+    log.info("report %s: %d dataset files in %s", dataset.report, len(files), root)
+    return {
+        "directory": str(root),
+        "manifest": str(where.relative_to(root)),
+        "schema_version": SCHEMA_VERSION,
+        "files": document["files"],
+    }
+
+
 async def _process(
     report: ReportSettings,
     period: Period,
     fetched: FetchResult,
     workdir: Path,
     staging: Staging,
+    dataset: DatasetWriter | None = None,
 ) -> tuple[Grouped, MergeCounts, dict[str, int], ExportedFile | None]:
     """Merge the spools, then count each conversation in the report's grain; stream facts
-    (conversation grain) or counted events (interval grain) to NDJSON when asked."""
+    (conversation grain) or counted events (interval grain) to NDJSON when asked, and the
+    rows of the dataset's tables to its writer."""
     zone = ZoneInfo(report.timezone)
     aggregator = new_aggregator(report, period)
     counts = MergeCounts()
@@ -351,6 +428,7 @@ async def _process(
                 return False
 
     records = unique_records(lines, *selection_ms(report, period), counts, missed=missed)
+    period_ms = (int(period.start.timestamp() * 1000), int(period.end.timestamp() * 1000))
     facts_file = None
     async with contextlib.AsyncExitStack() as stack:
         writer = None
@@ -364,19 +442,49 @@ async def _process(
             if index % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # keep the loop (heartbeats, signals) responsive
             try:
-                rows = count_record(
-                    aggregator, record, report, zone, tallies, rows=writer is not None
-                )
+                counted = count_record(aggregator, record, report, zone, tallies)
             except MalformedRecord as exc:
                 tallies["malformed_skipped"] += 1
                 log.warning("report %s: skipping a malformed record: %s", report.name, exc)
                 continue
             if writer is not None:
-                for row in rows:
-                    await writer.write(row)
+                for item in counted:
+                    await writer.write(
+                        item._asdict() if isinstance(item, Event) else item.as_dict()
+                    )
+            if dataset is not None:
+                _add_to_dataset(dataset, counted, record, zone, period_ms)
+                if dataset.flush_due:
+                    await in_thread(dataset.flush)
         if writer is not None:
             facts_file = await writer.finish()
     return aggregator, counts, tallies, facts_file
+
+
+def _add_to_dataset(
+    dataset: DatasetWriter,
+    counted: list[Event] | list[Facts],
+    record: dict[str, Any],
+    zone: ZoneInfo,
+    period_ms: tuple[int, int],
+) -> None:
+    """Events as the interval grain counted them; conversations as the conversation grain
+    counted them, or, in the interval grain, every conversation read that started in the
+    period (ongoing ones too: the table's ``ended`` says which)."""
+    events = [item for item in counted if isinstance(item, Event)]
+    if events or not counted:
+        dataset.add_events(events)
+        if "conversations" in dataset.tables:
+            try:
+                facts = conversation_facts(record, zone)
+            except MalformedRecord:
+                return  # its events are counted; facts of a malformed record are not
+            if period_ms[0] <= facts.start_ms < period_ms[1]:
+                dataset.add_facts(facts)
+        return
+    for item in counted:
+        if isinstance(item, Facts):
+            dataset.add_facts(item)
 
 
 async def _resolve_names(

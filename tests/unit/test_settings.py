@@ -157,6 +157,11 @@ def test_real_environment_needs_credentials() -> None:
         ({"metrics": []}, "reports[0].metrics", "at least one metric"),
         ({"metrics": ["answered", "answered"]}, "reports[0].metrics", "more than once"),
         ({"formats": ["pdf"]}, "reports[0].formats[0]", "'pdf' is not allowed"),
+        (
+            {"grain": "conversation", "dataset": {"events": True}},
+            "reports[0].dataset.events",
+            "needs grain: interval",
+        ),
         ({"name": "../etc"}, "reports[0].name", "letters, digits"),
         # v1's key is named with its replacement.
         (
