@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python -m tests.benchmarks.bench_process
 	$(BIN)/python -m tests.benchmarks.bench_windows
 	$(BIN)/python -m tests.benchmarks.bench_html
+	$(BIN)/python -m tests.benchmarks.bench_dataset
 
 # ministack, the S3 test server, from its own .venv-s3 (the tests start one themselves when
 # GR_S3_ENDPOINT is not set).

@@ -68,8 +68,9 @@ def spool_root(settings: Settings) -> Path:
 def sweep_leftovers(settings: Settings) -> list[Path]:
     """Staging and spool directories left by runs that were killed."""
     staging = settings.storage.directory.glob("*/.*.staging-*")
+    dataset = settings.storage.dataset_root.glob(".staging-*")
     spools = spool_root(settings).glob(f"{SPOOL_PREFIX}*")
-    removed = sweep([*staging, *spools])
+    removed = sweep([*staging, *dataset, *spools])
     for path in removed:
         log.warning("removed %s, left by a run that was killed", path)
     return removed

@@ -26,8 +26,8 @@ from app.pipeline.facts import Facts
 
 __all__ = ["PART_ROWS", "RUN_ROWS", "DatasetFile", "DatasetWriter", "relative_path"]
 
-PART_ROWS = 131_072  # rows per row group, at most: big enough for scans, small enough to buffer
-RUN_ROWS = 524_288  # rows buffered over every partition of a run before all are written out
+PART_ROWS = 65_536  # rows per row group, at most: about DuckDB's own, small enough to buffer
+RUN_ROWS = 131_072  # rows buffered over every partition of a run before all are written out
 _MS_PER_DAY = 86_400_000
 _COMPRESSION = "zstd"
 

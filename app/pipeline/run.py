@@ -350,7 +350,10 @@ async def _dataset(
         staging.mkdir(parents=True, mode=settings.storage.directory_mode_bits)
     writer = DatasetWriter(staging, report.name, period.label, report.dataset.tables)
     try:
-        yield writer
+        # Locked while the run lives: a killed run's staging is swept at the next start
+        # (cleanup.py), a live one's never.
+        with owned(staging):
+            yield writer
     finally:
         writer.close()
         await in_thread(remove_staging, staging)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from app.cleanup import LOCK_NAME, owned, sweep
+from app.cleanup import LOCK_NAME, owned, sweep, sweep_leftovers
+from app.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,3 +61,18 @@ async def test_a_killed_run_is_cleaned_up_and_caught_up(tmp_path: Path) -> None:
     assert await asyncio.wait_for(again.wait(), 120) == 0
     assert not list((tmp_path / "spool").glob("spool-*"))
     assert list((tmp_path / "reports").rglob("manifest.json"))
+
+
+def test_a_killed_run_s_dataset_staging_is_swept_and_a_live_one_kept(tmp_path: Path) -> None:
+    settings = Settings.model_validate(
+        {"storage": {"directory": str(tmp_path / "reports")}, "reports": [{"name": "r"}]}
+    )
+    root = settings.storage.dataset_root
+    dead, live = root / ".staging-dead", root / ".staging-live"
+    for directory in (dead, live):
+        directory.mkdir(parents=True)
+    (dead / LOCK_NAME).touch()
+    (root / "events").mkdir()  # a table: never a candidate
+    with owned(live):
+        assert sweep_leftovers(settings) == [dead]
+    assert live.exists() and (root / "events").exists()
