@@ -150,12 +150,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _dataset_ddl(args: argparse.Namespace, config: str | None) -> int:
     from app.dataset.ddl import ddl
+    from app.delivery.keys import safe_prefix
 
     location = args.location
     if location is None:
         storage = load_settings(resolve_config_path(config)).storage
         if storage.kind == "s3" and storage.s3 is not None:
-            location = f"s3://{storage.s3.bucket}/{storage.s3.dataset_key_prefix}"
+            prefix = safe_prefix(storage.s3.dataset_key_prefix)  # as the keys have it
+            location = f"s3://{storage.s3.bucket}/{prefix}"
         else:
             location = str(storage.dataset_root.resolve())
     print(ddl(args.engine, location, schema=args.schema), end="")

@@ -696,6 +696,10 @@ _REPLACED_REPORT_KEYS = {
 }
 
 
+# The Parquet dataset's tables (app/dataset/schema.py defines their columns).
+DATASET_TABLES = ("events", "conversations")
+
+
 class DatasetSettings(Strict):
     """Which Parquet tables a report's runs add to the dataset (README "The dataset")."""
 
@@ -706,7 +710,7 @@ class DatasetSettings(Strict):
 
     @property
     def tables(self) -> tuple[str, ...]:
-        return tuple(name for name in ("events", "conversations") if getattr(self, name))
+        return tuple(name for name in DATASET_TABLES if getattr(self, name))
 
 
 class ReportSettings(Strict):

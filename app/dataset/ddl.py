@@ -43,8 +43,14 @@ def ddl(engine: Engine, location: str, *, schema: str = "genesys") -> str:
     base = location if location.endswith("/") else location + "/"
     header = (
         f"-- genesys-reports dataset, schema version {SCHEMA_VERSION}, for {engine}.\n"
-        "-- Filter on `report`: two reports may hold the same events.\n"
+        "-- Filter on `report` (two reports may hold the same events) and, across manual\n"
+        "-- re-runs over other bounds, on `period`.\n"
     )
+    if engine == "trino":
+        header += (
+            "-- Times are UTC instants: set hive.parquet.time-zone=UTC in the Hive catalog, or\n"
+            "-- Trino reads them in the JVM's zone.\n"
+        )
     parts = [_table(engine, table, base, schema) for table in TABLES.values()]
     return header + "\n".join(parts)
 
@@ -54,7 +60,8 @@ def _table(engine: Engine, table: Table, base: str, schema: str) -> str:
     if engine == "duckdb":
         return (
             f"CREATE OR REPLACE VIEW {schema}_{table.name} AS\n"
-            f"SELECT * FROM read_parquet('{where}*/*.parquet', hive_partitioning = true);\n"
+            f"SELECT * FROM read_parquet('{where}*/*.parquet', hive_partitioning = true, "
+            "union_by_name = true);\n"
         )
     columns = ",\n".join(
         f"  {_quoted(c.name, engine)} {sql_type(c.type, engine)}"
@@ -129,5 +136,8 @@ def _quoted(name: str, engine: Engine) -> str:
 
 
 def _comment(text: str, unit: str) -> str:
+    # No apostrophes in the meanings (schema.py): Hive doubles them, Spark backslashes them.
     full = f"{text} ({unit})" if unit else text
-    return full.replace("'", "''")
+    if "'" in full:
+        raise ValueError(f"a column meaning must not hold an apostrophe: {full!r}")
+    return full

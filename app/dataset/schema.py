@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from app.settings import DATASET_TABLES
+
 __all__ = ["SCHEMA_VERSION", "TABLES", "Column", "Table"]
 
 SCHEMA_VERSION = 1
@@ -55,12 +57,20 @@ def _ids() -> tuple[Column, ...]:
         Column("queue_id", _ID, True, "", "the ACD queue (report-semantics §2)"),
         Column("agent_id", _ID, True, "", "the agent (user) credited"),
         Column("media_type", pa.string(), True, "", "voice, callback, chat, email, message, ..."),
-        Column("direction", pa.string(), True, "", "the conversation's originating direction"),
-        Column("division_id", _ID, True, "", "the conversation's first division"),
+        Column("direction", pa.string(), True, "", "originating direction of the conversation"),
+        Column("division_id", _ID, True, "", "first division of the conversation"),
         Column("wrapup_code", _ID, True, "", "the wrap-up code id"),
     )
 
 
+_PERIOD = Column(
+    "period",
+    pa.string(),
+    False,
+    "",
+    "label of the period whose run wrote the row (2024-05-01, 2024-W18, ...): a manual run over "
+    "other bounds is a period of its own",
+)
 _REPORT = Column(
     "report",
     pa.string(),
@@ -73,25 +83,27 @@ EVENTS = Table(
     "events",
     (
         _REPORT,
+        _PERIOD,
         Column("conversation_id", _ID, False, "", "the conversation"),
         Column("session_id", _ID, True, "", "the session that emitted the metric"),
         Column(
-            "purpose", pa.string(), True, "", "the participant's purpose (customer, acd, agent)"
+            "purpose", pa.string(), True, "", "purpose of the participant (customer, acd, agent)"
         ),
         Column("emit_time", _TIME, False, "UTC", "when the metric was emitted (emitDate)"),
         Column("metric", pa.string(), False, "", "the Genesys metric (nOffered, tHandle, ...)"),
-        Column("value", pa.int64(), False, "ms for t*, a count for n*", "the metric's value"),
+        Column("value", pa.int64(), False, "ms for t*, a count for n*", "value of the metric"),
         *_ids(),
     ),
     "emit_time",
     "one row per metric event the interval grain counted (report-semantics §1-§3): the "
-    "events emitted in the period that passed the report's filters",
+    "events emitted in the period that passed the filters of the report",
 )
 
 CONVERSATIONS = Table(
     "conversations",
     (
         _REPORT,
+        _PERIOD,
         Column("conversation_id", _ID, False, "", "the conversation"),
         Column("start_time", _TIME, False, "UTC", "conversationStart"),
         Column("ended", pa.bool_(), False, "", "whether the conversation had ended when read"),
@@ -116,8 +128,10 @@ CONVERSATIONS = Table(
         ),
     ),
     "start_time",
-    "one row per conversation that started in the period, with the conversation grain's "
-    "facts (report-semantics §2, §4)",
+    "one row per conversation that started in the period, with the facts of the conversation "
+    "grain (report-semantics §2, §4)",
 )
 
 TABLES = {table.name: table for table in (EVENTS, CONVERSATIONS)}
+if tuple(TABLES) != DATASET_TABLES:  # the settings name the tables without loading pyarrow
+    raise RuntimeError(f"schema tables {tuple(TABLES)} differ from settings {DATASET_TABLES}")

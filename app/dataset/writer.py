@@ -117,13 +117,14 @@ class DatasetWriter:
     def add_events(self, events: Iterable[Event]) -> None:
         if "events" not in self.tables:
             return
-        report = self.report
+        report, label = self.report, self.label
         for e in events:
             self._add(
                 EVENTS,
                 e.emit_ms,
                 (
                     report,
+                    label,
                     e.conversation_id,
                     e.session_id,
                     e.purpose,
@@ -147,6 +148,7 @@ class DatasetWriter:
             f.start_ms,
             (
                 self.report,
+                self.label,
                 f.conversation_id,
                 f.start_ms,
                 f.ended,
@@ -176,12 +178,14 @@ class DatasetWriter:
         return self._full or self._buffered >= RUN_ROWS
 
     def flush(self) -> None:
-        """Write out every full partition, or all of them once the run's buffer is full."""
-        everything = self._buffered >= RUN_ROWS
-        for part in self._parts.values():
-            if everything or len(part.rows) >= PART_ROWS:
-                self._buffered -= len(part.rows)
-                part.flush()
+        """Write out every full partition; once the run's buffer is full, also the largest
+        partitions until it is half empty (small partitions keep buffering, so they are not
+        cut into tiny row groups)."""
+        for part in sorted(self._parts.values(), key=lambda p: len(p.rows), reverse=True):
+            if len(part.rows) < PART_ROWS and self._buffered <= RUN_ROWS // 2:
+                break
+            self._buffered -= len(part.rows)
+            part.flush()
         self._full = False
 
     def finish(self) -> list[DatasetFile]:

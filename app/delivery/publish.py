@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,7 +38,7 @@ from app.delivery.s3 import S3Destination
 from app.errors import DeliveryError
 from app.models import LocalFile, iso_utc
 from app.pipeline.export import MANIFEST_NAME, replace_file
-from app.settings import S3Settings
+from app.settings import DATASET_TABLES, S3Settings
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ async def deliver(
             )
         dataset = manifest.get("dataset")
         if dataset:
-            dataset = await _deliver_dataset(run, dataset, metadata)
+            dataset = await _deliver_dataset(run, dataset, report, period_label, metadata)
         document = {
             **manifest,
             **({"dataset": dataset} if dataset else {}),
@@ -157,21 +158,27 @@ async def deliver(
 
 
 async def _deliver_dataset(
-    run: DeliveryRun, local: Mapping[str, Any], metadata: Mapping[str, str]
+    run: DeliveryRun,
+    local: Mapping[str, Any],
+    report: str,
+    label: str,
+    metadata: Mapping[str, str],
 ) -> dict[str, Any]:
-    """The run's dataset files, then the previous run's files this one did not write removed,
-    then the period's dataset manifest last (store.py's order, in S3). Each file is uploaded
-    with its SHA-256 and checked (private, no anonymous access); there are no links."""
+    """store.py's order, in S3: the period's remote dataset manifest is removed first (while
+    its files are replaced it must not vouch for them), then the run's files go up, each with
+    its SHA-256 and checked (private, no anonymous access; there are no links), then the
+    previous run's files this one did not write are removed, then the manifest goes up last."""
     dest, settings = run.dest, run.dest.settings
     prefix = settings.dataset_key_prefix
     root = Path(local["directory"])
-    manifest_file = root / local["manifest"]
     try:
         manifest_key = dataset_key(prefix, str(local["manifest"]))
         keys = {entry["path"]: dataset_key(prefix, entry["path"]) for entry in local["files"]}
     except ValueError as exc:
         raise DeliveryError(f"storage.s3.dataset_prefix: {exc}") from None
-    previous = await dest.read(manifest_key)
+    previous = _previous_keys(await dest.read(manifest_key), prefix, report, label, manifest_key)
+    if previous is not None or await dest.exists(manifest_key):
+        await dest.delete(manifest_key)
     delivered = []
     for entry in local["files"]:
         key, path = keys[entry["path"]], root / entry["path"]
@@ -182,23 +189,16 @@ async def _deliver_dataset(
                 f"{entry['sha256']} the dataset manifest lists)"
             )
         try:
-            enforce(
-                await dataset_object_checks(dest, key, run.http),
-                settings.access_checks,
-                dest.bucket,
-            )
+            checks = await dataset_object_checks(dest, key, run.http)
+            enforce(checks, settings.access_checks, dest.bucket)
         except BaseException:
             with contextlib.suppress(DeliveryError):
                 await dest.delete(key)
             raise
         delivered.append({**entry, "key": key})
-    if previous is not None:
-        written = set(keys.values())
-        for entry in orjson.loads(previous).get("files", []):
-            stale = dataset_key(prefix, str(entry["path"]))
-            if stale not in written:
-                await dest.delete(stale)
-    async with aiofiles.open(manifest_file, "rb") as handle:
+    for stale in sorted((previous or set()) - set(keys.values())):
+        await dest.delete(stale)
+    async with aiofiles.open(root / local["manifest"], "rb") as handle:
         body = await handle.read()
     await dest.put_bytes(manifest_key, body, metadata=metadata)
     log.info("delivered %d dataset files to s3://%s/%s", len(delivered), dest.bucket, prefix)
@@ -209,6 +209,32 @@ async def _deliver_dataset(
         "manifest_key": manifest_key,
         "files": delivered,
     }
+
+
+def _previous_keys(
+    body: bytes | None, prefix: str, report: str, label: str, where: str
+) -> set[str] | None:
+    """The keys the period's previous remote dataset manifest lists, only those that are this
+    period's own files by name (a manifest cannot make a run delete anything else); None when
+    there is none, empty with a warning when it cannot be read."""
+    if body is None:
+        return None
+    own = re.compile(
+        rf"(?:{'|'.join(DATASET_TABLES)})/date=\d{{4}}-\d{{2}}-\d{{2}}/"
+        rf"{re.escape(report)}_{re.escape(label)}\.parquet"
+    )
+    try:
+        paths = [str(entry["path"]) for entry in orjson.loads(body)["files"]]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        log.warning("s3://…/%s is not a dataset manifest (%s): no stale files removed", where, exc)
+        return set()
+    keys = set()
+    for path in paths:
+        if own.fullmatch(path):
+            keys.add(dataset_key(prefix, path))
+        else:
+            log.warning("%s lists %r, not a file of this period: left alone", where, path)
+    return keys
 
 
 async def amend_manifest(

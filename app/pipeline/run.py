@@ -235,7 +235,8 @@ async def run_report(
             ) as staging,
         ):
             # The sinks name their own files; what is left is reading and merging the spools.
-            with on_disk(f"merging the spools in {workdir}"):
+            staged = f" and staging the dataset in {dataset.staging}" if dataset else ""
+            with on_disk(f"merging the spools in {workdir}{staged}"):
                 aggregator, merge_counts, tallies, facts_file = await _process(
                     report, period, fetched, workdir, staging, dataset
                 )
@@ -456,7 +457,7 @@ async def _process(
                         item._asdict() if isinstance(item, Event) else item.as_dict()
                     )
             if dataset is not None:
-                _add_to_dataset(dataset, counted, record, zone, period_ms)
+                _add_to_dataset(dataset, counted, record, report, zone, period_ms)
                 if dataset.flush_due:
                     await in_thread(dataset.flush)
         if writer is not None:
@@ -468,26 +469,29 @@ def _add_to_dataset(
     dataset: DatasetWriter,
     counted: list[Event] | list[Facts],
     record: dict[str, Any],
+    report: ReportSettings,
     zone: ZoneInfo,
     period_ms: tuple[int, int],
 ) -> None:
     """Events as the interval grain counted them; conversations as the conversation grain
     counted them, or, in the interval grain, every conversation read that started in the
-    period (ongoing ones too: the table's ``ended`` says which)."""
-    events = [item for item in counted if isinstance(item, Event)]
-    if events or not counted:
-        dataset.add_events(events)
-        if "conversations" in dataset.tables:
-            try:
-                facts = conversation_facts(record, zone)
-            except MalformedRecord:
-                return  # its events are counted; facts of a malformed record are not
-            if period_ms[0] <= facts.start_ms < period_ms[1]:
-                dataset.add_facts(facts)
+    period (ongoing ones too, unless the filters exclude them: ``ended`` says which)."""
+    if report.grain == "conversation":
+        for item in counted:
+            if isinstance(item, Facts):
+                dataset.add_facts(item)
         return
-    for item in counted:
-        if isinstance(item, Facts):
-            dataset.add_facts(item)
+    dataset.add_events(item for item in counted if isinstance(item, Event))
+    if "conversations" not in dataset.tables:
+        return
+    try:
+        facts = conversation_facts(record, zone)
+    except MalformedRecord:
+        return  # its events are counted; facts of a malformed record are not
+    if not facts.ended and report.filters.exclude_ongoing:
+        return
+    if period_ms[0] <= facts.start_ms < period_ms[1]:
+        dataset.add_facts(facts)
 
 
 async def _resolve_names(

@@ -40,11 +40,11 @@ def test_the_dataset_goes_to_s3_under_its_prefix(
         f"{PREFIX}events/date=2024-04-29/queue-daily_20240501T0000+0200_20240502T0000+0200.parquet"
     )
     s3.put_object(Bucket=s3_bucket, Key=stale, Body=b"old")
-    s3.put_object(
-        Bucket=s3_bucket,
-        Key=manifest_key,
-        Body=orjson.dumps({"files": [{"path": stale.removeprefix(PREFIX)}]}),
-    )
+    # Another period's file, which a tampered manifest lists too: never this run's to delete.
+    other = f"{PREFIX}events/date=2024-04-29/queue-daily_2024-04-29.parquet"
+    s3.put_object(Bucket=s3_bucket, Key=other, Body=b"another period")
+    listed_before = [{"path": key.removeprefix(PREFIX)} for key in (stale, other)]
+    s3.put_object(Bucket=s3_bucket, Key=manifest_key, Body=orjson.dumps({"files": listed_before}))
     period = ["--start", "2024-05-01T00:00+02:00", "--end", "2024-05-02T00:00+02:00"]
     result = subprocess.run(
         [sys.executable, "-m", "app", "run", "--config", str(config), "--json", *period],
@@ -67,7 +67,7 @@ def test_the_dataset_goes_to_s3_under_its_prefix(
     listed = s3.list_objects_v2(Bucket=s3_bucket, Prefix=PREFIX)["Contents"]
     keys = sorted(item["Key"] for item in listed)
     expected = sorted(entry["key"] for entry in dataset["files"])
-    assert keys == sorted([*expected, manifest_key]) and stale not in keys
+    assert keys == sorted([*expected, manifest_key, other]) and stale not in keys
     assert len(expected) == 4  # two tables, two UTC dates
     local_root = tmp_path / "reports" / "_dataset"
     for entry in dataset["files"]:
@@ -83,4 +83,5 @@ def test_the_dataset_goes_to_s3_under_its_prefix(
     assert [f["path"] for f in remote["files"]] == [f["path"] for f in dataset["files"]]
     # The manifest went up after the files, and the report's own manifest after both.
     modified = {item["Key"]: item["LastModified"] for item in listed}
+    assert "not a file of this period: left alone" in result.stderr
     assert all(modified[manifest_key] >= modified[key] for key in expected)
