@@ -11,10 +11,8 @@ alone and give the same rows; a run that fails mid-dataset must leave nothing ne
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import yaml
 
 from app.dataset.ddl import Engine, ddl, sql_type
 from app.dataset.schema import TABLES
+from tests.cli import genesys_reports
 
 REPO = Path(__file__).resolve().parents[2]
 DAYS = ("2024-05-01", "2024-05-02", "2024-05-03")
@@ -61,26 +60,8 @@ def _config(tmp: Path, **changes: Any) -> Path:
 def _run(config: Path, day: str, *reports: str) -> subprocess.CompletedProcess[str]:
     start, end = _bounds(day)
     names = [arg for report in reports for arg in ("--report", report)]
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app",
-            "run",
-            "--config",
-            str(config),
-            *names,
-            "--start",
-            start,
-            "--end",
-            end,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=config.parent,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=240,
-        check=False,
+    return genesys_reports(
+        "run", "--config", config, *names, "--start", start, "--end", end, cwd=config.parent
     )
 
 
@@ -224,14 +205,8 @@ def test_a_run_failing_mid_dataset_leaves_nothing_new_visible(tmp_path: Path) ->
 
 def test_the_duckdb_ddl_makes_views_that_read_every_row(dataset: Path) -> None:
     config = dataset / "settings.yaml"
-    printed = subprocess.run(
-        [sys.executable, "-m", "app", "dataset", "ddl", "--engine", "duckdb", "--config", config],
-        capture_output=True,
-        text=True,
-        cwd=dataset,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=60,
-        check=True,
+    printed = genesys_reports(
+        "dataset", "ddl", "--engine", "duckdb", "--config", config, cwd=dataset
     ).stdout
     manifests = (dataset / "reports" / "_dataset" / "_manifests").rglob("*.json")
     rows: dict[str, int] = {"events": 0, "conversations": 0}

@@ -5,14 +5,12 @@ last, no anonymous access, and the previous run's files that this one did not wr
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 import yaml
 
+from tests.cli import genesys_reports
 from tests.s3server import Credentials, S3Server, http_request, storage_section
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,19 +44,8 @@ def test_the_dataset_goes_to_s3_under_its_prefix(
     listed_before = [{"path": key.removeprefix(PREFIX)} for key in (stale, other)]
     s3.put_object(Bucket=s3_bucket, Key=manifest_key, Body=orjson.dumps({"files": listed_before}))
     period = ["--start", "2024-05-01T00:00+02:00", "--end", "2024-05-02T00:00+02:00"]
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "run", "--config", str(config), "--json", *period],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "GR_TEST_KEY": s3_user.access_key_id,
-            "GR_TEST_SECRET": s3_user.secret_access_key,
-        },
-        timeout=240,
-        check=False,
+    result = genesys_reports(
+        "run", "--config", config, "--json", *period, cwd=tmp_path, s3_user=s3_user
     )
     assert result.returncode == 0, result.stderr[-3000:]
     dataset = orjson.loads(result.stdout)["manifest"]["dataset"]

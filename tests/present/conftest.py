@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +16,7 @@ import yaml
 
 from app.present.view import ReportView
 from app.settings import ReportSettings
+from tests.cli import genesys_reports
 
 REPO = Path(__file__).resolve().parents[2]
 # A fixed past day, so the report (and the README's screenshot) is the same on every run.
@@ -56,28 +55,8 @@ def run_demo(tmp: Path, report: str = "queue-daily", **changes: Any) -> DemoRepo
             entry.update(changes)
     config = tmp / "settings.yaml"
     config.write_text(yaml.safe_dump(document))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app",
-            "run",
-            "--config",
-            str(config),
-            "--report",
-            report,
-            "--start",
-            START,
-            "--end",
-            END,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=240,
-        check=False,
-    )
+    period = ("--start", START, "--end", END)
+    result = genesys_reports("run", "--config", config, "--report", report, *period, cwd=tmp)
     assert result.returncode == 0, result.stderr[-3000:]
     (directory,) = (tmp / "reports" / report).iterdir()  # named by the period's label
     return DemoReport(directory, report)
