@@ -573,7 +573,7 @@ class Sandbox:
                 kind,
                 page_size=_int_param(request, "pageSize", 25),
                 page_number=_int_param(request, "pageNumber", 1),
-                ids=request.query.getall("id", []),
+                ids=_id_list(request),
                 max_page_size=self.settings.limits.lookup_max_page_size,
                 path=request.path,
             )
@@ -691,6 +691,17 @@ async def _json_body(request: web.Request) -> tuple[Any, web.Response | None]:
         return orjson.loads(raw), None
     except orjson.JSONDecodeError:
         return None, error_response(request, 400, "bad.request", "The body is not valid JSON.")
+
+
+def _id_list(request: web.Request) -> list[str]:
+    """The ``id`` filter of a look-up, given as repeated parameters (``id=a&id=b``) or as one
+    comma-joined value (``id=a,b``, as the official SDKs send a list), or both."""
+    return [
+        part.strip()
+        for value in request.query.getall("id", [])
+        for part in value.split(",")
+        if part.strip()
+    ]
 
 
 def _int_param(request: web.Request, name: str, default: int) -> int:

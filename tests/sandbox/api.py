@@ -37,7 +37,8 @@ async def call(
     token: str | None,
     *,
     json: Any = None,
-    params: dict[str, str] | None = None,
+    # A list of pairs repeats a name (id=a&id=b).
+    params: dict[str, str] | list[tuple[str, str]] | None = None,
 ) -> tuple[int, Any, Mapping[str, str]]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with http.request(
