@@ -95,4 +95,7 @@ def lookup_page(
     }
     if page_number < page_count:
         payload["nextUri"] = f"{path}?pageSize={page_size}&pageNumber={page_number + 1}"
+    if page_number > 1:
+        previous = min(page_number - 1, max(page_count, 1))
+        payload["previousUri"] = f"{path}?pageSize={page_size}&pageNumber={previous}"
     return payload

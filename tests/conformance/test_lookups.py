@@ -43,6 +43,14 @@ def test_every_page_of_a_look_up_fits_its_model(
     while True:
         listing = call(page_size=5, page_number=page)
         assert outdated(listing) == []
+        # The links between pages, as Genesys sends them: none before the first, none after
+        # the last.
+        if page == 1:
+            assert listing.previous_uri is None
+        else:
+            assert listing.previous_uri.endswith(f"?pageSize=5&pageNumber={page - 1}")
+        following = f"?pageSize=5&pageNumber={page + 1}"
+        assert listing.next_uri is None or listing.next_uri.endswith(following)
         seen.update({entity.id: entity.name for entity in listing.entities})
         assert listing.total == len(entities) and listing.page_number == page
         if page >= listing.page_count:
