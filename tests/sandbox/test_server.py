@@ -821,15 +821,16 @@ def test_job_state_machine_over_time() -> None:
 # --- look-ups ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("path", "collection"),
-    [
-        ("/api/v2/routing/queues", "queues"),
-        ("/api/v2/users", "users"),
-        ("/api/v2/routing/wrapupcodes", "wrapup_codes"),
-        ("/api/v2/authorization/divisions", "divisions"),
-    ],
-)
+# Each look-up's path and the organisation's collection it serves.
+LOOKUPS = [
+    ("/api/v2/routing/queues", "queues"),
+    ("/api/v2/users", "users"),
+    ("/api/v2/routing/wrapupcodes", "wrapup_codes"),
+    ("/api/v2/authorization/divisions", "divisions"),
+]
+
+
+@pytest.mark.parametrize(("path", "collection"), LOOKUPS)
 async def test_lookups_are_paged(
     sandbox: RunningSandbox, http: aiohttp.ClientSession, path: str, collection: str
 ) -> None:
@@ -1105,15 +1106,7 @@ def test_rate_limit_window_resets() -> None:
     assert fresh.allowed and fresh.count == 1 and fresh.reset_seconds == 60
 
 
-@pytest.mark.parametrize(
-    ("path", "collection"),
-    [
-        ("/api/v2/routing/queues", "queues"),
-        ("/api/v2/users", "users"),
-        ("/api/v2/routing/wrapupcodes", "wrapup_codes"),
-        ("/api/v2/authorization/divisions", "divisions"),
-    ],
-)
+@pytest.mark.parametrize(("path", "collection"), LOOKUPS)
 async def test_an_id_list_filters_repeated_or_comma_joined(
     sandbox: RunningSandbox, http: aiohttp.ClientSession, path: str, collection: str
 ) -> None:
