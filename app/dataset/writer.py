@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,14 +44,7 @@ class DatasetFile:
     sha256: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "table": self.table,
-            "date": self.date,
-            "path": self.path,
-            "rows": self.rows,
-            "bytes": self.bytes,
-            "sha256": self.sha256,
-        }
+        return asdict(self)
 
 
 def relative_path(table: str, date: str, report: str, label: str) -> str:

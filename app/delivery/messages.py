@@ -36,7 +36,7 @@ def summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
         "completeness": manifest.get("completeness"),
         "conversations": manifest.get("counts", {}).get("conversations"),
         "headline": manifest.get("headline"),
-        "reconciliation": _reconciliation_text(manifest),
+        "reconciliation": reconciliation_text(manifest.get("reconciliation")),
         "link": _link(primary_file(manifest)),
         "files": [_link(entry) for entry in manifest.get("files", [])],
     }
@@ -93,7 +93,7 @@ def slack(manifest: Mapping[str, Any]) -> dict[str, Any]:
         for line in _link_lines(manifest)
     )
     context = [_period_text(manifest)]
-    reconciled = _reconciliation_text(manifest)
+    reconciled = reconciliation_text(manifest.get("reconciliation"))
     if reconciled:
         context.append(reconciled)
     blocks.append(
@@ -125,7 +125,7 @@ def teams(manifest: Mapping[str, Any]) -> dict[str, Any]:
     lines = headline_lines(manifest)
     if lines:
         body.append({"type": "FactSet", "facts": [{"title": n, "value": v} for n, v in lines]})
-    reconciled = _reconciliation_text(manifest)
+    reconciled = reconciliation_text(manifest.get("reconciliation"))
     if reconciled:
         body.append({"type": "TextBlock", "text": reconciled, "wrap": True, "isSubtle": True})
     actions = []
@@ -198,11 +198,6 @@ def _link_lines(manifest: Mapping[str, Any]) -> list[str]:
                 line = f"\u2022 {name} (its link is too long for Slack: see the manifest)"
         lines.append(line)
     return lines
-
-
-def _reconciliation_text(manifest: Mapping[str, Any]) -> str | None:
-    # The same sentence the HTML shows.
-    return reconciliation_text(manifest.get("reconciliation"))
 
 
 def _escape(text: str) -> str:
