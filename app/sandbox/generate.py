@@ -40,14 +40,23 @@ import random
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import accumulate, pairwise
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from app.sandbox.org import WRAP_UP_TIMEOUT, Entity, Organisation, random_uuid
-from app.sandbox.records import MS_PER_HOUR, Conversation, Metric, Participant, Segment, Session
+from app.sandbox.records import (
+    MS_PER_HOUR,
+    Conversation,
+    FlowExit,
+    Metric,
+    Participant,
+    Routing,
+    Segment,
+    Session,
+)
 
 # Share of a weekday's peak hour by local hour of day: quiet nights, a ramp from 07:00, a morning
 # peak at 10-11, a lunch dip, an afternoon peak at 14-15 and an evening decline.
@@ -94,13 +103,37 @@ _FLOW_S = (10.0, 120.0)
 _DIGITAL_FLOW_S = (0.5, 5.0)
 # Media a phone-style flow (purpose ivr, with an ivr segment) handles; others get a workflow.
 _PHONE_MEDIA = frozenset({"voice", "callback"})
+# Spelt as Genesys spells them (the SDK's AnalyticsFlow.flowType enum).
 _FLOW_TYPES = {
-    "voice": "inboundcall",
-    "callback": "inboundcall",
-    "chat": "inboundchat",
-    "message": "inboundshortmessage",
-    "email": "inboundemail",
+    "voice": "INBOUNDCALL",
+    "callback": "INBOUNDCALL",
+    "chat": "INBOUNDCHAT",
+    "message": "INBOUNDSHORTMESSAGE",
+    "email": "INBOUNDEMAIL",
 }
+# The source provider of each medium's sessions (AnalyticsSession.provider).
+_PROVIDERS = {
+    "voice": "Edge",
+    "callback": "PureCloud Callback",
+    "chat": "PureCloud Webchat v2",
+    "message": "PureCloud Messaging",
+    "email": "PureCloud Email",
+}
+# Every queue routes the standard way; an agent selected by it is the one alerted last.
+_STANDARD_ROUTING = "Standard"
+_SKILLS_PER_QUEUE = (0, 0, 1, 1, 2)
+_SKILL_COUNT = 6
+# The error a queue leg the system disconnected carries. [UNVERIFIED] Genesys documents the
+# field, not its values; this one is the shape its edge errors take.
+_SYSTEM_DISCONNECT_ERROR = "error.ininedgecontrol.session.inactive"
+# Notes an agent typed with a wrap-up code, on one wrap-up in _WRAP_UP_NOTE_EVERY.
+_WRAP_UP_NOTES = (
+    "Customer will call back",
+    "Sent a follow-up email",
+    "Escalated to the team lead",
+    "Resolved on first contact",
+)
+_WRAP_UP_NOTE_EVERY = 4
 # Answered first legs on which another agent was alerted first and did not respond; the call
 # goes back to the queue for a moment before the next agent is alerted.
 _RONA_SHARE = 0.03
@@ -306,6 +339,10 @@ class _Tables:
     overflows: dict[tuple[str, str], dict[str, str]]
     wrapup_code_ids: tuple[str, ...]
     home_division_id: str
+    teams: dict[str, str]  # team id by user id, departed users included
+    skills: dict[str, tuple[str, ...]]  # skill ids each queue requests, by queue id
+    edge_id: str
+    ivr_outcomes: dict[str, str]  # the outcome id each division IVR reports, by flow id
 
 
 def _build_tables(seed: int, org: Organisation) -> _Tables:
@@ -327,7 +364,11 @@ def _build_tables(seed: int, org: Organisation) -> _Tables:
     }
     flows = {
         d.id: _Flow(
-            {"flowId": random_uuid(rng), "flowName": f"{d.name} IVR", "flowType": "inboundcall"},
+            {
+                "flowId": random_uuid(rng),
+                "flowName": f"{d.name} IVR",
+                "flowType": _FLOW_TYPES["voice"],
+            },
             f"tel:+1800555{i:02d}00",
         )
         for i, d in enumerate(org.divisions, start=1)
@@ -342,6 +383,7 @@ def _build_tables(seed: int, org: Organisation) -> _Tables:
         for d in org.divisions
         for media, flow_type in _FLOW_TYPES.items()
     }
+    details = _details(seed, org, queues, flows, overflows)
     return _Tables(
         queues=org.queues,
         queue_cum_weights=tuple(accumulate(weights)),
@@ -355,7 +397,44 @@ def _build_tables(seed: int, org: Organisation) -> _Tables:
         overflows=overflows,
         wrapup_code_ids=tuple(w.id for w in org.wrapup_codes),
         home_division_id=home,
+        **details,
     )
+
+
+def _details(
+    seed: int,
+    org: Organisation,
+    queues: tuple[Entity, ...],
+    flows: dict[str, _Flow],
+    overflows: dict[tuple[str, str], dict[str, str]],
+) -> dict[str, Any]:
+    """Teams, skills, the edge, flow versions and outcomes: drawn from a stream of their own,
+    so that adding them left every conversation the sandbox generated before unchanged."""
+    rng = random.Random(f"{seed}:details")
+    home = org.division_named("Home").id
+    team_of_division = {d.id: random_uuid(rng) for d in org.divisions}
+    teams = {
+        u.id: team_of_division[u.division_id or home] for u in (*org.users, *org.departed_users)
+    }
+    skill_pool = [random_uuid(rng) for _ in range(_SKILL_COUNT)]
+    skills = {
+        q.id: tuple(sorted(rng.sample(skill_pool, rng.choice(_SKILLS_PER_QUEUE)))) for q in queues
+    }
+    ivr_outcomes: dict[str, str] = {}
+    for flow in flows.values():
+        flow.flow.update(
+            flowVersion=f"{rng.randint(2, 40)}.0", entryType="dnis", entryReason=flow.dnis
+        )
+        ivr_outcomes[flow.flow["flowId"]] = random_uuid(rng)
+    for overflow in overflows.values():
+        # A queue hands its waiting interactions to the flow directly.
+        overflow.update(flowVersion=f"{rng.randint(2, 40)}.0", entryType="direct")
+    return {
+        "teams": teams,
+        "skills": skills,
+        "edge_id": random_uuid(rng),
+        "ivr_outcomes": ivr_outcomes,
+    }
 
 
 class _Story:
@@ -437,6 +516,7 @@ class _Story:
             participant_name=name,
             user_id=user_id,
             attributes={} if attributes is None else attributes,
+            team_id=None if user_id is None else self.tables.teams.get(user_id),
         )
 
     def session(
@@ -449,6 +529,8 @@ class _Story:
         ani: str | None = None,
         dnis: str | None = None,
         flow: dict[str, str] | None = None,
+        flow_exit: FlowExit | None = None,
+        routing: Routing | None = None,
     ) -> Session:
         return Session(
             session_id=random_uuid(self.rng),
@@ -460,6 +542,10 @@ class _Story:
             dnis=dnis,
             # A copy per session: the records are frozen, but a dict inside them is not.
             flow=None if flow is None else dict(flow),
+            flow_exit=flow_exit,
+            routing=routing,
+            edge_id=self.tables.edge_id if media == "voice" else None,
+            provider=_PROVIDERS.get(media),
         )
 
     # --- stories -------------------------------------------------------------------------
@@ -488,6 +574,9 @@ class _Story:
             division_ids=divisions,
             participants=tuple(parts),
             min_mos=mos,
+            initiator="agent" if direction == "outbound" else "customer",
+            # A messaging conversation starts with the customer's message.
+            customer_participation=True if media == "message" else None,
             stuck_at_ms=stuck,
         )
 
@@ -575,8 +664,29 @@ class _Story:
             segments = [Segment(start_ms, end_ms, "system", disconnect_type=ending)]
             purpose = "workflow"
         metrics.append(Metric("tFlowExit" if exits else "tFlowDisconnect", time_in_flow, end_ms))
-        session = self.session(media, "inbound", segments, metrics, flow=flow)
+        session = self.session(
+            media,
+            "inbound",
+            segments,
+            metrics,
+            flow=flow,
+            flow_exit=self.flow_exit(flow, menu_ms, ending, exits),
+        )
         return self.participant(purpose, session, name=flow["flowName"])
+
+    def flow_exit(self, flow: dict[str, str], menu_ms: int, ending: str, exits: bool) -> FlowExit:
+        """How a flow ended: handed to a queue, or disconnected by the caller or by itself. A
+        division's IVR reports whether the caller served themselves."""
+        outcome_id = self.tables.ivr_outcomes.get(flow["flowId"])
+        outcomes = (
+            ()
+            if outcome_id is None
+            else ((outcome_id, "FAILURE" if exits else "SUCCESS", menu_ms),)
+        )
+        if exits:
+            return FlowExit("TRANSFER", "ACD", outcomes)
+        reason = "FLOW_DISCONNECT" if ending == "client" else "CUSTOMER_DISCONNECT"
+        return FlowExit(reason, None, outcomes)
 
     def route(
         self,
@@ -618,11 +728,13 @@ class _Story:
                 exclude = rng.choice(self.tables.agents[queue.id])
                 unanswered, routed_ms = self.no_answer(channel, queue, exclude, routed_ms)
             wait = routed_ms - offer_ms
+            queue_leg = len(parts)
             parts.append(self.acd(channel, queue, offer_ms, wait, "transfer", _ANSWERED))
             if unanswered is not None:
                 # Array order is chronological: the agent who did not respond comes first.
                 parts.append(unanswered)
             agent = self.pick_agent(queue, exclude)
+            parts[queue_leg] = _selected(parts[queue_leg], agent.id, routed_ms)
             transfer = previous is None and channel.transfer and rng.random() < _TRANSFER_SHARE
             hangs_up = rng.random() < _AGENT_HANGS_UP_SHARE
             ending = "transfer" if transfer else _agent_ending(hangs_up)
@@ -648,9 +760,19 @@ class _Story:
         leave_ms = offer_ms + wait_ms
         q = queue.id
         routing_ms = offer_ms + min(self.ms(_QUEUE_DELAY_S), wait_ms // 2)
+        skills = self.tables.skills[q]
+        error = _SYSTEM_DISCONNECT_ERROR if ending == "system" else None
         segments = [
-            Segment(offer_ms, routing_ms, "delay", queue_id=q),
-            Segment(routing_ms, leave_ms, "interact", queue_id=q, disconnect_type=ending),
+            Segment(offer_ms, routing_ms, "delay", queue_id=q, skill_ids=skills),
+            Segment(
+                routing_ms,
+                leave_ms,
+                "interact",
+                queue_id=q,
+                disconnect_type=ending,
+                error_code=error,
+                skill_ids=skills,
+            ),
         ]
         metrics = [Metric("nOffered", 1, offer_ms), Metric("tAcd", wait_ms, leave_ms)]
         if outcome == _ABANDONED:
@@ -659,7 +781,8 @@ class _Story:
                 metrics.append(Metric("tShortAbandon", wait_ms, leave_ms))
         elif outcome == _FLOWED_OUT:
             metrics.append(Metric("tFlowOut", wait_ms, leave_ms))
-        session = self.session(channel.media_type, "inbound", segments, metrics)
+        routing = Routing((_STANDARD_ROUTING,))
+        session = self.session(channel.media_type, "inbound", segments, metrics, routing=routing)
         return self.participant("acd", session, name=queue.name)
 
     def flow_out(
@@ -802,9 +925,7 @@ class _Story:
         segments = [
             Segment(routed_ms, answer_ms, "alert", queue_id=q),
             *talked,
-            Segment(
-                talk_end, talk_end + acw, "wrapup", queue_id=q, wrap_up_code=self.wrapup_code()
-            ),
+            _wrapup(talk_end, acw, q, self.wrapup_code()),
         ]
         metrics = [
             Metric("tAlert", answer_ms - routed_ms, answer_ms),
@@ -851,9 +972,7 @@ class _Story:
             Segment(start_ms, dialed_ms, "dialing", queue_id=q),
             Segment(dialed_ms, connect_ms, "contacting", queue_id=q),
             *talked,
-            Segment(
-                talk_end, talk_end + acw, "wrapup", queue_id=q, wrap_up_code=self.wrapup_code()
-            ),
+            _wrapup(talk_end, acw, q, self.wrapup_code()),
         ]
         dialing, contacting = dialed_ms - start_ms, connect_ms - dialed_ms
         metrics = [
@@ -877,6 +996,35 @@ class _Story:
         tier = {"customerTier": self.rng.choice(_TIERS)}
         external = self.participant("external", session, name=number[4:], attributes=tier)
         return (division,), [agent_part, external]
+
+
+def _selected(queue_leg: Participant, agent_id: str, selected_ms: int) -> Participant:
+    """The queue leg once routing selected ``agent_id`` at ``selected_ms``."""
+    session = queue_leg.sessions[0]
+    assert session.routing is not None
+    routing = replace(
+        session.routing,
+        used=_STANDARD_ROUTING,
+        selected_agent_id=agent_id,
+        selected_ms=selected_ms,
+    )
+    return replace(queue_leg, sessions=(replace(session, routing=routing),))
+
+
+def _wrapup(talk_end: int, acw_ms: int, queue_id: str | None, code: str | None) -> Segment:
+    """An agent's wrap-up; some carry a note. Which ones follows from the talk's end, not from
+    the random stream, so the conversations around them are the ones generated before notes."""
+    note = None
+    if code is not None and code != WRAP_UP_TIMEOUT and talk_end % _WRAP_UP_NOTE_EVERY == 0:
+        note = _WRAP_UP_NOTES[talk_end // _WRAP_UP_NOTE_EVERY % len(_WRAP_UP_NOTES)]
+    return Segment(
+        talk_end,
+        talk_end + acw_ms,
+        "wrapup",
+        queue_id=queue_id,
+        wrap_up_code=code,
+        wrap_up_note=note,
+    )
 
 
 def _agent_ending(agent_hung_up: bool) -> str:

@@ -50,6 +50,32 @@ class Segment:
     queue_id: str | None = None
     wrap_up_code: str | None = None
     disconnect_type: str | None = None
+    # Known, like the wrap-up code and the disconnect type, once the segment has ended.
+    wrap_up_note: str | None = None
+    error_code: str | None = None
+    # The skills the queue asked for: the same list on every segment of a queue leg.
+    skill_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """How an acd session was routed (reference §7.3): what was requested from the offer on,
+    and, once an agent was selected at ``selected_ms``, the method used and the agent."""
+
+    requested: tuple[str, ...]
+    used: str | None = None
+    selected_agent_id: str | None = None
+    selected_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FlowExit:
+    """How a flow ended and its outcomes, shown once its last segment has ended."""
+
+    exit_reason: str
+    transfer_type: str | None = None
+    # (outcome id, SUCCESS or FAILURE, start ms)
+    outcomes: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +88,10 @@ class Session:
     ani: str | None = None
     dnis: str | None = None
     flow: dict[str, str] | None = None
+    flow_exit: FlowExit | None = None
+    routing: Routing | None = None
+    edge_id: str | None = None
+    provider: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +102,7 @@ class Participant:
     participant_name: str | None = None
     user_id: str | None = None
     attributes: dict[str, str] = field(default_factory=dict)
+    team_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +114,8 @@ class Conversation:
     division_ids: tuple[str, ...]
     participants: tuple[Participant, ...]
     min_mos: float | None = None
+    initiator: str | None = None
+    customer_participation: bool | None = None
     # A conversation that never ends (a stuck chat, an abandoned email draft): the API shows it
     # as of this instant for ever, without conversationEnd.
     stuck_at_ms: int | None = None
@@ -99,24 +132,71 @@ class Conversation:
         return self.end_ms if self.is_ended(now_ms) else max(now_ms, self.start_ms)
 
 
-def _render_segment(segment: Segment, cut: int) -> dict[str, Any]:
+# Segments of a call leg on which parties speak: Genesys says of each whether it was a
+# conference; the sandbox has no conferences, so the answer is always false.
+_CONFERENCE_SEGMENTS = frozenset({"interact", "hold"})
+
+
+def _render_segment(segment: Segment, cut: int, media_type: str) -> dict[str, Any]:
     out: dict[str, Any] = {"segmentStart": iso_ms(segment.start_ms)}
-    if segment.end_ms <= cut:
+    ended = segment.end_ms <= cut
+    if ended:
         out["segmentEnd"] = iso_ms(segment.end_ms)
     out["segmentType"] = segment.segment_type
     if segment.queue_id is not None:
         out["queueId"] = segment.queue_id
-    # Wrap-up code and disconnect type are known only once the segment has ended.
-    if segment.end_ms <= cut:
+    if segment.skill_ids:
+        out["requestedRoutingSkillIds"] = list(segment.skill_ids)
+    if media_type == "voice" and segment.segment_type in _CONFERENCE_SEGMENTS:
+        out["conference"] = False
+    # Wrap-up code and note, disconnect type and error are known only once the segment ended.
+    if ended:
         if segment.wrap_up_code is not None:
             out["wrapUpCode"] = segment.wrap_up_code
+        if segment.wrap_up_note is not None:
+            out["wrapUpNote"] = segment.wrap_up_note
         if segment.disconnect_type is not None:
             out["disconnectType"] = segment.disconnect_type
+        if segment.error_code is not None:
+            out["errorCode"] = segment.error_code
+    return out
+
+
+def _render_flow(session: Session, flow: dict[str, str], cut: int) -> dict[str, Any]:
+    out: dict[str, Any] = dict(flow)
+    ending = session.flow_exit
+    end_ms = session.segments[-1].end_ms
+    if ending is None or end_ms > cut:
+        return out
+    out["exitReason"] = ending.exit_reason
+    if ending.transfer_type is not None:
+        out["transferType"] = ending.transfer_type
+    if ending.outcomes:
+        out["outcomes"] = [
+            {
+                "flowOutcome": f"{outcome_id}:{value}",
+                "flowOutcomeId": outcome_id,
+                "flowOutcomeValue": value,
+                "flowOutcomeStartTimestamp": iso_ms(start_ms),
+                "flowOutcomeEndTimestamp": iso_ms(end_ms),
+            }
+            for outcome_id, value, start_ms in ending.outcomes
+        ]
+    return out
+
+
+def _render_routing(routing: Routing, cut: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"requestedRoutings": list(routing.requested)}
+    if routing.used is not None and routing.selected_ms <= cut:
+        out["usedRouting"] = routing.used
+        if routing.selected_agent_id is not None:
+            out["selectedAgentId"] = routing.selected_agent_id
     return out
 
 
 def _render_session(session: Session, cut: int) -> dict[str, Any] | None:
-    segments = [_render_segment(s, cut) for s in session.segments if s.start_ms < cut]
+    media = session.media_type
+    segments = [_render_segment(s, cut, media) for s in session.segments if s.start_ms < cut]
     if not segments:
         return None
     out: dict[str, Any] = {
@@ -125,11 +205,17 @@ def _render_session(session: Session, cut: int) -> dict[str, Any] | None:
         "direction": session.direction,
     }
     if session.ani is not None:
-        out["ani"] = session.ani
+        out["ani"] = out["addressFrom"] = session.ani
     if session.dnis is not None:
-        out["dnis"] = session.dnis
+        out["dnis"] = out["addressTo"] = session.dnis
+    if session.edge_id is not None:
+        out["edgeId"] = session.edge_id
+    if session.provider is not None:
+        out["provider"] = session.provider
+    if session.routing is not None:
+        out.update(_render_routing(session.routing, cut))
     if session.flow is not None:
-        out["flow"] = dict(session.flow)
+        out["flow"] = _render_flow(session, session.flow, cut)
     metrics = [
         {"name": m.name, "value": m.value, "emitDate": iso_ms(m.emit_ms)}
         for m in session.metrics
@@ -156,6 +242,10 @@ def render(conversation: Conversation, now_ms: int, *, with_attributes: bool) ->
     if ended:
         record["conversationEnd"] = iso_ms(conversation.end_ms)
     record["originatingDirection"] = conversation.originating_direction
+    if conversation.initiator is not None:
+        record["conversationInitiator"] = conversation.initiator
+    if conversation.customer_participation is not None:
+        record["customerParticipation"] = conversation.customer_participation
     record["divisionIds"] = list(conversation.division_ids)
     if conversation.min_mos is not None and ended:
         record["mediaStatsMinConversationMos"] = conversation.min_mos
@@ -172,6 +262,8 @@ def render(conversation: Conversation, now_ms: int, *, with_attributes: bool) ->
             rendered["participantName"] = participant.participant_name
         if participant.user_id is not None:
             rendered["userId"] = participant.user_id
+        if participant.team_id is not None:
+            rendered["teamId"] = participant.team_id
         if with_attributes:
             rendered["attributes"] = dict(participant.attributes)
         rendered["sessions"] = sessions

@@ -556,8 +556,17 @@ def test_inbound_voice_goes_through_the_ivr(conversations: list[Conversation]) -
         (talk,) = session.segments
         assert talk.segment_type == "interact" and talk.start_ms == c.start_ms
         flow = ivr.sessions[0].flow
-        assert flow is not None and flow["flowType"] == "inboundcall"
-        assert set(flow) == {"flowId", "flowName", "flowType"} and UUID4.match(flow["flowId"])
+        assert flow is not None and flow["flowType"] == "INBOUNDCALL"  # as the SDK spells it
+        assert set(flow) == {"flowId", "flowName", "flowType", "flowVersion", "entryType"} | {
+            "entryReason"
+        }
+        assert UUID4.match(flow["flowId"]) and re.fullmatch(r"\d+\.0", flow["flowVersion"])
+        # The caller entered the flow by dialling its number.
+        assert (flow["entryType"], flow["entryReason"]) == ("dnis", session.dnis)
+        ending = ivr.sessions[0].flow_exit
+        assert ending is not None and len(ending.outcomes) == 1
+        (outcome_id, outcome, outcome_start) = ending.outcomes[0]
+        assert UUID4.match(outcome_id)
         # The flow starts (system), then plays its menu (ivr); neither belongs to a queue.
         start, menu = segments(ivr)
         assert (start.segment_type, menu.segment_type) == ("system", "ivr")
@@ -577,7 +586,12 @@ def test_inbound_voice_goes_through_the_ivr(conversations: list[Conversation]) -
             assert menu.disconnect_type == "peer" and talk.disconnect_type == "endpoint"
             assert metric(flow_session, "tFlowDisconnect") == (in_flow, menu.end_ms)
             assert not metric_values(c, "tFlowExit")
+            # The caller hung up, served: the IVR's outcome succeeded.
+            assert (ending.exit_reason, ending.transfer_type) == ("CUSTOMER_DISCONNECT", None)
+            assert (outcome, outcome_start) == ("SUCCESS", menu.start_ms)
         else:
+            assert (ending.exit_reason, ending.transfer_type) == ("TRANSFER", "ACD")
+            assert (outcome, outcome_start) == ("FAILURE", menu.start_ms)
             acd = c.participants[2]
             assert acd.purpose == "acd"
             assert segments(acd)[0].start_ms == menu.end_ms  # straight from the IVR to the queue
@@ -901,6 +915,144 @@ def test_conversation_fields(everything: list[tuple[Organisation, Conversation]]
         customer = c.participants[1 if kind(c) == "outbound" else 0]
         tiers[customer.attributes["customerTier"]] += 1
     assert set(tiers) == {"gold", "silver", "bronze"}
+
+
+# --- the details real records carry, consistent with the timeline ---------------------------
+
+
+def test_routing_fields_agree_with_the_queue_and_the_agent(
+    everything: list[tuple[Organisation, Conversation]],
+) -> None:
+    selected = unselected = 0
+    for _, c in everything:
+        for i, acd in enumerate(c.participants):
+            if acd.purpose != "acd":
+                continue
+            (session,) = acd.sessions
+            routing = session.routing
+            assert routing is not None and routing.requested == ("Standard",)
+            queue_id = segments(acd)[0].queue_id
+            # The agent who answered this queue leg: the next agent participant after it who
+            # talked on the same queue (one who did not respond may come between).
+            later = [
+                p
+                for p in c.participants[i + 1 :]
+                if p.purpose == "agent" and segments(p)[0].queue_id == queue_id
+            ]
+            answered = [p for p in later if any(s.segment_type == "interact" for s in segments(p))]
+            if answered:
+                agent = answered[0]
+                assert routing.used == "Standard"
+                assert routing.selected_agent_id == agent.user_id
+                # Selected when it was alerted: the queue leg's end.
+                assert (
+                    routing.selected_ms == segments(agent)[0].start_ms == segments(acd)[-1].end_ms
+                )
+                selected += 1
+            else:
+                assert (routing.used, routing.selected_agent_id) == (None, None)
+                unselected += 1
+        for p in c.participants:
+            if p.purpose != "acd":
+                assert all(s.routing is None for s in p.sessions)
+    assert selected > 1000 and unselected > 100
+
+
+def test_skills_errors_notes_teams_and_sources(
+    everything: list[tuple[Organisation, Conversation]],
+) -> None:
+    skills_of: dict[str, tuple[str, ...]] = {}
+    team_of: dict[str, str] = {}
+    notes: Counter[str] = Counter()
+    coded = errors = system_legs = 0
+    for org, c in everything:
+        for p in c.participants:
+            (session,) = p.sessions
+            assert (
+                session.provider
+                == {
+                    "voice": "Edge",
+                    "callback": "PureCloud Callback",
+                    "chat": "PureCloud Webchat v2",
+                    "message": "PureCloud Messaging",
+                    "email": "PureCloud Email",
+                }[session.media_type]
+            )
+            assert (session.edge_id is not None) == (session.media_type == "voice")
+            # A user's team is the same everywhere; users of one division share one.
+            assert (p.team_id is not None) == (p.user_id is not None)
+            if p.user_id is not None and p.team_id is not None:
+                assert team_of.setdefault(p.user_id, p.team_id) == p.team_id
+                division = any_user(org, p.user_id).division_id or ""
+                assert team_of.setdefault(division, p.team_id) == p.team_id
+            for seg in session.segments:
+                if p.purpose == "acd":
+                    assert seg.queue_id is not None
+                    assert skills_of.setdefault(seg.queue_id, seg.skill_ids) == seg.skill_ids
+                    system_legs += seg.disconnect_type == "system"
+                else:
+                    assert seg.skill_ids == ()
+                # An error only where the system disconnected a queue leg, and there always.
+                assert (seg.error_code is not None) == (
+                    p.purpose == "acd" and seg.disconnect_type == "system"
+                )
+                errors += seg.error_code is not None
+                if seg.wrap_up_note is not None:
+                    assert seg.segment_type == "wrapup"
+                    assert seg.wrap_up_code not in (None, WRAP_UP_TIMEOUT)
+                    notes[seg.wrap_up_note] += 1
+                coded += seg.wrap_up_code not in (None, WRAP_UP_TIMEOUT)
+        assert c.initiator == ("agent" if c.originating_direction == "outbound" else "customer")
+        assert any(p.purpose == c.initiator for p in c.participants)
+        assert (c.customer_participation is True) == (kind(c) == "message")
+        assert c.customer_participation in (True, None)
+    assert errors == system_legs > 0
+    assert share(sum(notes.values()), coded) == pytest.approx(0.25, abs=0.03)
+    assert len(notes) == 4
+    with_skills = [q for q, skills in skills_of.items() if skills]
+    assert 0 < len(with_skills) < len(skills_of)
+
+
+def test_the_new_details_appear_only_once_known(conversations: list[Conversation]) -> None:
+    checked = 0
+    for c in conversations[::7]:
+        if c.stuck_at_ms is not None:
+            continue
+        for p in c.participants:
+            (session,) = p.sessions
+            last_end = session.segments[-1].end_ms
+            for cut in (session.segments[0].start_ms + 1, last_end - 1, last_end):
+                rendered = render(c, cut, with_attributes=False)
+                shown = next(
+                    s
+                    for q in rendered["participants"]
+                    if q["participantId"] == p.participant_id
+                    for s in q["sessions"]
+                )
+                assert shown.get("addressFrom") == session.ani == shown.get("ani")
+                assert shown.get("addressTo") == session.dnis == shown.get("dnis")
+                if session.routing is not None:
+                    known = session.routing.used is not None and session.routing.selected_ms <= cut
+                    assert ("selectedAgentId" in shown) == known
+                    assert shown["requestedRoutings"] == ["Standard"]
+                if session.flow is not None:
+                    ended = last_end <= cut
+                    assert ("exitReason" in shown["flow"]) == ended
+                    assert session.flow_exit is not None
+                    has_outcomes = bool(session.flow_exit.outcomes)
+                    assert ("outcomes" in shown["flow"]) == (ended and has_outcomes)
+                for seg, out in zip(session.segments, shown["segments"], strict=False):
+                    ended = seg.end_ms <= cut
+                    assert ("wrapUpNote" in out) == (ended and seg.wrap_up_note is not None)
+                    assert ("errorCode" in out) == (ended and seg.error_code is not None)
+                    assert out.get("conference") is (
+                        False
+                        if session.media_type == "voice"
+                        and seg.segment_type in ("interact", "hold")
+                        else None
+                    )
+                checked += 1
+    assert checked > 1000
 
 
 # --- shapes the report rules need ----------------------------------------------------------
