@@ -13,21 +13,14 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conformance.oracle import CLIENT_ID, CLIENT_SECRET, Sandbox
+
 REPO = Path(__file__).resolve().parents[2]
-CLIENT_ID = "conformance-client"
-CLIENT_SECRET = "conformance-secret-0123456789"
-
-
-@dataclass(frozen=True)
-class Sandbox:
-    base_url: str
-    process: subprocess.Popen[str]
 
 
 @pytest.fixture(scope="session")
