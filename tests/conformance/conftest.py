@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conformance.oracle import CLIENT_ID, CLIENT_SECRET, Sandbox
+from tests.conformance.oracle import CLIENT_ID, CLIENT_SECRET, Sandbox, genesys
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,5 @@ def sandbox_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbo
 @pytest.fixture(scope="session")
 def sdk(sandbox_process: Sandbox) -> Any:
     """A logged-in ``ApiClient`` of the official SDK."""
-    import PureCloudPlatformClientV2 as genesys  # 170 MB, seconds to import: only here
-
-    client = genesys.api_client.ApiClient(host=sandbox_process.base_url)
+    client = genesys().api_client.ApiClient(host=sandbox_process.base_url)
     return client.get_client_credentials_token(CLIENT_ID, CLIENT_SECRET)

@@ -17,6 +17,8 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
+from tests.conformance.oracle import genesys
+
 _LIST = re.compile(r"list\[(.+)\]")
 _DICT = re.compile(r"dict\(str, (.+)\)")
 _ALLOWED = re.compile(r"allowed_values = (\[.*?\])")
@@ -56,17 +58,13 @@ _PRIMITIVES: dict[str, Callable[[Any], bool]] = {
 @cache
 def allowed_values(type_name: str, attribute: str) -> tuple[str, ...] | None:
     """The values the SDK model's setter of ``attribute`` allows (None: any value)."""
-    import PureCloudPlatformClientV2 as genesys
-
-    setter = getattr(genesys, type_name).__dict__[attribute].fset
+    setter = getattr(genesys(), type_name).__dict__[attribute].fset
     found = _ALLOWED.search(inspect.getsource(setter))
     return None if found is None else tuple(ast.literal_eval(found[1]))
 
 
 def problems(json: Any, type_name: str, where: str = "$") -> list[str]:
     """What in ``json`` does not fit the SDK type ``type_name`` (empty: it fits)."""
-    import PureCloudPlatformClientV2 as genesys
-
     if json is None:
         return []
     listed = _LIST.fullmatch(type_name)
@@ -84,7 +82,7 @@ def problems(json: Any, type_name: str, where: str = "$") -> list[str]:
     if type_name in _PRIMITIVES:
         fits = _PRIMITIVES[type_name](json)
         return [] if fits else [f"{where}: {json!r} is not a {type_name}"]
-    model = getattr(genesys, type_name)()
+    model = getattr(genesys(), type_name)()
     if not isinstance(json, dict):
         return [f"{where}: a {type(json).__name__} where {type_name} is expected"]
     by_key = {key: attribute for attribute, key in model.attribute_map.items()}

@@ -21,6 +21,13 @@ class Sandbox:
     process: subprocess.Popen[str]
 
 
+def genesys() -> Any:
+    """The official SDK's package, imported on first use (170 MB: seconds to import)."""
+    import PureCloudPlatformClientV2
+
+    return PureCloudPlatformClientV2
+
+
 def wire(sdk: Any) -> Any:
     """The body of the SDK's last response as it crossed the wire (``ApiClient.last_response``
     is the SDK's own record of it), for comparing key by key with the model."""

@@ -8,16 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tests.conformance.model_check import outdated, problems
-from tests.conformance.oracle import Sandbox, ground_truth, wire
+from tests.conformance.oracle import Sandbox, genesys, ground_truth, wire
 
 START, END = "2024-05-01T09:00:00.000Z", "2024-05-01T11:00:00.000Z"
 METRICS = ["nOffered", "tAnswered", "tHandle"]
-
-
-def genesys() -> Any:
-    import PureCloudPlatformClientV2
-
-    return PureCloudPlatformClientV2
 
 
 def _query() -> Any:

@@ -11,18 +11,12 @@ from typing import Any
 import pytest
 
 from tests.conformance.model_check import outdated, problems
-from tests.conformance.oracle import Sandbox, ground_truth, wire
+from tests.conformance.oracle import Sandbox, genesys, ground_truth, wire
 
 START, END = "2024-05-01T12:00:00.000Z", "2024-05-01T13:00:00.000Z"
 # The sandbox fulfils a job two seconds after it is submitted (settings: sandbox.jobs.delay).
 FULFILMENT_DEADLINE_S = 60.0
 POLL_S = 0.25
-
-
-def genesys() -> Any:
-    import PureCloudPlatformClientV2
-
-    return PureCloudPlatformClientV2
 
 
 def test_a_job_from_submission_to_deletion(sdk: Any, sandbox_process: Sandbox) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from app.sandbox.org import build_organisation
 from tests.conformance.model_check import outdated, problems
-from tests.conformance.oracle import wire
+from tests.conformance.oracle import genesys, wire
 
 ORG = build_organisation(7)
 # (SDK api, method, listing model, the organisation's entities)
@@ -27,9 +27,7 @@ LOOKUPS = [
 
 
 def _api(sdk: Any, name: str) -> Any:
-    import PureCloudPlatformClientV2 as genesys
-
-    return getattr(genesys, name)(sdk)
+    return getattr(genesys(), name)(sdk)
 
 
 @pytest.mark.parametrize(("api", "method", "model", "entities"), LOOKUPS)

@@ -10,14 +10,9 @@ from typing import Any
 import pytest
 
 from tests.conformance.model_check import problems
+from tests.conformance.oracle import genesys
 
 GOOD_INTERVAL = "2024-05-01T09:00:00.000Z/2024-05-01T10:00:00.000Z"
-
-
-def genesys() -> Any:
-    import PureCloudPlatformClientV2
-
-    return PureCloudPlatformClientV2
 
 
 def _query(interval: str = GOOD_INTERVAL, **fields: Any) -> Any:

@@ -9,13 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conformance.model_check import outdated, problems
-from tests.conformance.oracle import CLIENT_ID, CLIENT_SECRET, Sandbox, wire
-
-
-def genesys() -> Any:
-    import PureCloudPlatformClientV2
-
-    return PureCloudPlatformClientV2
+from tests.conformance.oracle import CLIENT_ID, CLIENT_SECRET, Sandbox, genesys, wire
 
 
 def test_tokens_me_fits_token_info(sdk: Any) -> None:
