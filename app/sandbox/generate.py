@@ -574,8 +574,9 @@ class _Story:
             division_ids=divisions,
             participants=tuple(parts),
             min_mos=mos,
-            initiator="agent" if direction == "outbound" else "customer",
-            # A messaging conversation starts with the customer's message.
+            # Both describe a messaging conversation (the SDK's AnalyticsConversation): the
+            # customer starts it with their message.
+            initiator="customer" if media == "message" else None,
             customer_participation=True if media == "message" else None,
             stuck_at_ms=stuck,
         )

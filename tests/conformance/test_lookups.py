@@ -39,7 +39,7 @@ def test_every_page_of_a_look_up_fits_its_model(
     page = 1
     while True:
         listing = call(page_size=5, page_number=page)
-        assert outdated(listing) == []
+        assert outdated(listing) == [] and problems(wire(sdk), model) == []
         # The links between pages, as Genesys sends them: none before the first, none after
         # the last.
         if page == 1:
@@ -62,6 +62,7 @@ def test_an_id_list_as_the_sdk_sends_it_returns_those_entities(
 ) -> None:
     wanted = sorted(entity.id for entity in entities[:3])
     listing = getattr(_api(sdk, api), method)(id=wanted, page_size=25)
+    assert problems(wire(sdk), model) == []
     assert sorted(entity.id for entity in listing.entities) == wanted
 
 

@@ -126,7 +126,9 @@ async def test_series_exist_from_the_start_and_draining_is_alive(
     document = yaml.safe_load(config.read_text())
     document["reports"][0]["schedule"] = "0 3 1 1 *"  # only the start-up catch-up runs
     document["reports"][0]["fetch"] = "query"
-    document["sandbox"].update(latency_ms=300)  # slow: the run outlasts the checks below
+    # Slow enough that no run can finish before the checks below, even on a loaded machine
+    # (the process is killed at the end, so the wait costs nothing).
+    document["sandbox"].update(latency_ms=5000)
     document["genesys"] = {"max_concurrency": 1}
     config.write_text(yaml.safe_dump(document))
     served = await _start(config)

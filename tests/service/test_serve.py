@@ -159,8 +159,9 @@ async def test_sigterm_mid_run_leaves_nothing_and_a_restart_catches_up(
     document = yaml.safe_load(config.read_text())
     document["reports"][0]["schedule"] = "0 3 1 1 *"
     document["reports"][0]["fetch"] = "query"
-    # Slow enough that the run is still going when SIGTERM arrives.
-    document["sandbox"].update(latency_ms=400)
+    # Slow enough that the run is still going when SIGTERM arrives and when its grace ends,
+    # even on a loaded machine (it is cancelled, so the wait costs nothing).
+    document["sandbox"].update(latency_ms=5000)
     document["genesys"] = {"max_concurrency": 1}
     config.write_text(yaml.safe_dump(document))
     served = await _start(config)
