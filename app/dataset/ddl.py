@@ -8,7 +8,6 @@ files. The UTC timestamp columns are Parquet timestamps adjusted to UTC (millise
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Literal
 
 import pyarrow as pa
@@ -79,7 +78,7 @@ def _table(engine: Engine, table: Table, base: str, schema: str) -> str:
                 "STORED AS PARQUET",
                 f"LOCATION '{where}'",
                 "TBLPROPERTIES (",
-                *_projection(where),
+                _projection(where),
                 ");",
                 "",
             ]
@@ -115,7 +114,7 @@ def _table(engine: Engine, table: Table, base: str, schema: str) -> str:
     )
 
 
-def _projection(where: str) -> Iterator[str]:
+def _projection(where: str) -> str:
     properties = {
         "projection.enabled": "true",
         f"projection.{PARTITION_COLUMN}.type": "date",
@@ -126,9 +125,7 @@ def _projection(where: str) -> Iterator[str]:
         "storage.location.template": f"{where}{PARTITION_COLUMN}=${{{PARTITION_COLUMN}}}/",
         "parquet.compression": "ZSTD",
     }
-    items = list(properties.items())
-    for index, (key, value) in enumerate(items):
-        yield f"  '{key}'='{value}'" + ("," if index < len(items) - 1 else "")
+    return ",\n".join(f"  '{key}'='{value}'" for key, value in properties.items())
 
 
 def _quoted(name: str, engine: Engine) -> str:

@@ -78,13 +78,13 @@ _REPORT = Column(
     "",
     "the report whose run wrote the row (filter on it: two reports may hold the same events)",
 )
+# Every table's first columns: whose run wrote the row, and of which conversation.
+_KEYS = (_REPORT, _PERIOD, Column("conversation_id", _ID, False, "", "the conversation"))
 
 EVENTS = Table(
     "events",
     (
-        _REPORT,
-        _PERIOD,
-        Column("conversation_id", _ID, False, "", "the conversation"),
+        *_KEYS,
         Column("session_id", _ID, True, "", "the session that emitted the metric"),
         Column(
             "purpose", pa.string(), True, "", "purpose of the participant (customer, acd, agent)"
@@ -102,9 +102,7 @@ EVENTS = Table(
 CONVERSATIONS = Table(
     "conversations",
     (
-        _REPORT,
-        _PERIOD,
-        Column("conversation_id", _ID, False, "", "the conversation"),
+        *_KEYS,
         Column("start_time", _TIME, False, "UTC", "conversationStart"),
         Column("ended", pa.bool_(), False, "", "whether the conversation had ended when read"),
         *_ids(),

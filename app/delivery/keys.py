@@ -65,10 +65,9 @@ def safe_prefix(prefix: str) -> str:
 def dataset_key(prefix: str, relative: str) -> str:
     """A dataset file's key: the dataset prefix, then its path (table, ``date=...``, file),
     each segment sanitised as report keys are."""
-    key = safe_prefix(prefix) + "/".join(safe_segment(part) for part in relative.split("/"))
-    if len(key.encode()) > _MAX_KEY:
-        raise ValueError(f"the key is longer than S3's {_MAX_KEY} bytes: {key[:80]}...")
-    return key
+    return _within_limit(
+        safe_prefix(prefix) + "/".join(safe_segment(part) for part in relative.split("/"))
+    )
 
 
 def object_key(template: str, *, prefix: str, report: str, period: str, file: str) -> str:
@@ -82,6 +81,10 @@ def object_key(template: str, *, prefix: str, report: str, period: str, file: st
     key = re.sub(r"/{2,}", "/", key).lstrip("/")
     if any(part in {"", ".", ".."} for part in key.split("/")):
         raise ValueError(f"the key template gives an unsafe key: {key!r}")
+    return _within_limit(key)
+
+
+def _within_limit(key: str) -> str:
     if len(key.encode()) > _MAX_KEY:
         raise ValueError(f"the key is longer than S3's {_MAX_KEY} bytes: {key[:80]}...")
     return key

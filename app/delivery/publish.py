@@ -176,8 +176,9 @@ async def _deliver_dataset(
         keys = {entry["path"]: dataset_key(prefix, entry["path"]) for entry in local["files"]}
     except ValueError as exc:
         raise DeliveryError(f"storage.s3.dataset_prefix: {exc}") from None
-    previous = _previous_keys(await dest.read(manifest_key), prefix, report, label, manifest_key)
-    if previous is not None or await dest.exists(manifest_key):
+    body = await dest.read(manifest_key)
+    previous = _previous_keys(body, prefix, report, label, manifest_key)
+    if body is not None:
         await dest.delete(manifest_key)
     delivered = []
     for entry in local["files"]:
@@ -199,8 +200,7 @@ async def _deliver_dataset(
     for stale in sorted((previous or set()) - set(keys.values())):
         await dest.delete(stale)
     async with aiofiles.open(root / local["manifest"], "rb") as handle:
-        body = await handle.read()
-    await dest.put_bytes(manifest_key, body, metadata=metadata)
+        await dest.put_bytes(manifest_key, await handle.read(), metadata=metadata)
     log.info("delivered %d dataset files to s3://%s/%s", len(delivered), dest.bucket, prefix)
     return {
         **local,

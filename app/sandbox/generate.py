@@ -408,8 +408,9 @@ def _details(
     flows: dict[str, _Flow],
     overflows: dict[tuple[str, str], dict[str, str]],
 ) -> dict[str, Any]:
-    """Teams, skills, the edge, flow versions and outcomes: drawn from a stream of their own,
-    so that adding them left every conversation the sandbox generated before unchanged."""
+    """Teams, skills, the edge and the IVRs' outcome ids; each flow's version and entry are
+    added to its dict in ``flows`` and ``overflows``. Drawn from a stream of their own, so that
+    adding them left every conversation the sandbox generated before unchanged."""
     rng = random.Random(f"{seed}:details")
     home = org.division_named("Home").id
     team_of_division = {d.id: random_uuid(rng) for d in org.divisions}

@@ -162,10 +162,11 @@ def _render_segment(segment: Segment, cut: int, media_type: str) -> dict[str, An
     return out
 
 
-def _render_flow(session: Session, flow: dict[str, str], cut: int) -> dict[str, Any]:
+def _render_flow(
+    flow: dict[str, str], ending: FlowExit | None, end_ms: int, cut: int
+) -> dict[str, Any]:
+    """A flow as of ``cut``: how it ended is known once its last segment ends at ``end_ms``."""
     out: dict[str, Any] = dict(flow)
-    ending = session.flow_exit
-    end_ms = session.segments[-1].end_ms
     if ending is None or end_ms > cut:
         return out
     out["exitReason"] = ending.exit_reason
@@ -215,7 +216,8 @@ def _render_session(session: Session, cut: int) -> dict[str, Any] | None:
     if session.routing is not None:
         out.update(_render_routing(session.routing, cut))
     if session.flow is not None:
-        out["flow"] = _render_flow(session, session.flow, cut)
+        end_ms = session.segments[-1].end_ms
+        out["flow"] = _render_flow(session.flow, session.flow_exit, end_ms, cut)
     metrics = [
         {"name": m.name, "value": m.value, "emitDate": iso_ms(m.emit_ms)}
         for m in session.metrics

@@ -13,14 +13,13 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli import REPO
 from tests.conformance.oracle import CLIENT_ID, CLIENT_SECRET, Sandbox, genesys
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.conformance.queries import query_all
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +56,10 @@ def sdk(sandbox_process: Sandbox) -> Any:
     """A logged-in ``ApiClient`` of the official SDK."""
     client = genesys().api_client.ApiClient(host=sandbox_process.base_url)
     return client.get_client_credentials_token(CLIENT_ID, CLIENT_SECRET)
+
+
+@pytest.fixture(scope="session")
+def hour_pages(sdk: Any) -> tuple[list[Any], list[Any]]:
+    """Every page of the hour's detail query, oldest first: the SDK's conversations and each
+    page's wire body (read once, for the query's and the records' tests)."""
+    return query_all(sdk, order="asc", order_by="conversationStart")

@@ -33,8 +33,10 @@ def truth(sandbox_process: Sandbox) -> list[Record]:
     return records
 
 
-def test_pages_cover_the_interval_in_order_and_fit_the_model(sdk: Any, truth: list[Record]) -> None:
-    conversations, bodies = query_all(sdk, order="asc", order_by="conversationStart")
+def test_pages_cover_the_interval_in_order_and_fit_the_model(
+    hour_pages: tuple[list[Any], list[Any]], truth: list[Record]
+) -> None:
+    conversations, bodies = hour_pages
     assert len(bodies) >= 3
     for body in bodies:
         assert problems(body, "AnalyticsConversationQueryResponse") == []

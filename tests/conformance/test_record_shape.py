@@ -18,9 +18,9 @@ DAY = "2024-05-01T00:00:00.000Z/2024-05-02T00:00:00.000Z"
 
 
 @pytest.fixture(scope="module")
-def hour(sdk: Any) -> list[Record]:
+def hour(hour_pages: tuple[list[Any], list[Any]]) -> list[Record]:
     """The hour's records as they crossed the wire."""
-    _, bodies = query_all(sdk)
+    _, bodies = hour_pages
     records = [record for body in bodies for record in body["conversations"]]
     assert len(records) > 200
     return records

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conformance.model_check import problems
 from tests.conformance.oracle import genesys
+from tests.conformance.queries import detail_filter, predicate
 
 GOOD_INTERVAL = "2024-05-01T09:00:00.000Z/2024-05-01T10:00:00.000Z"
 
@@ -30,11 +31,8 @@ def _paging(size: int) -> Any:
 
 
 def _segment_filter(dimension: str, value: str) -> list[Any]:
-    predicate = genesys().SegmentDetailQueryPredicate()
-    predicate.dimension, predicate.value = dimension, value
-    spec = genesys().SegmentDetailQueryFilter()
-    spec.type, spec.predicates = "and", [predicate]
-    return [spec]
+    spec = predicate("Segment", dimension, value)
+    return [detail_filter("SegmentDetailQueryFilter", "and", [spec])]
 
 
 # (what is wrong, the body, the code, words the message must hold)

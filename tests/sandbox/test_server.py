@@ -854,6 +854,26 @@ async def test_lookups_are_paged(
     assert {e["id"]: e["name"] for e in seen} == {e.id: e.name for e in entities}
 
 
+@pytest.mark.parametrize(("path", "collection"), LOOKUPS)
+async def test_an_id_list_filters_repeated_or_comma_joined(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession, path: str, collection: str
+) -> None:
+    # The official SDK sends a list as one comma-joined value (?id=a,b); our client repeats it.
+    token = await get_token(http, sandbox)
+    entities = getattr(sandbox.sandbox.org, collection)
+    wanted = sorted(e.id for e in entities[:3])
+    shapes: dict[str, list[tuple[str, str]]] = {
+        "repeated": [("id", wanted[0]), ("id", wanted[1]), ("id", wanted[2])],
+        "comma-joined": [("id", ",".join(wanted))],
+        "both": [("id", f"{wanted[0]},{wanted[1]}"), ("id", wanted[2])],
+    }
+    for shape, params in shapes.items():
+        status, payload, _ = await call(http, sandbox, "GET", path, token, params=params)
+        assert status == 200, shape
+        assert sorted(e["id"] for e in payload["entities"]) == wanted, shape
+        assert payload["total"] == 3, shape
+
+
 async def test_lookup_by_id_and_bad_paging(
     sandbox: RunningSandbox, http: aiohttp.ClientSession
 ) -> None:
@@ -1104,23 +1124,3 @@ def test_rate_limit_window_resets() -> None:
     now[0] += 0.5
     fresh = limiter.take("t1")
     assert fresh.allowed and fresh.count == 1 and fresh.reset_seconds == 60
-
-
-@pytest.mark.parametrize(("path", "collection"), LOOKUPS)
-async def test_an_id_list_filters_repeated_or_comma_joined(
-    sandbox: RunningSandbox, http: aiohttp.ClientSession, path: str, collection: str
-) -> None:
-    # The official SDK sends a list as one comma-joined value (?id=a,b); our client repeats it.
-    token = await get_token(http, sandbox)
-    entities = getattr(sandbox.sandbox.org, collection)
-    wanted = sorted(e.id for e in entities[:3])
-    shapes: dict[str, list[tuple[str, str]]] = {
-        "repeated": [("id", wanted[0]), ("id", wanted[1]), ("id", wanted[2])],
-        "comma-joined": [("id", ",".join(wanted))],
-        "both": [("id", f"{wanted[0]},{wanted[1]}"), ("id", wanted[2])],
-    }
-    for shape, params in shapes.items():
-        status, payload, _ = await call(http, sandbox, "GET", path, token, params=params)
-        assert status == 200, shape
-        assert sorted(e["id"] for e in payload["entities"]) == wanted, shape
-        assert payload["total"] == 3, shape
